@@ -1,0 +1,33 @@
+"""``autograd``: the raw backward against torch autograd of the reference forward.
+
+For each random upstream gradient ``u`` the expected value is the VJP ``(∂f/∂x)ᵀ u`` of the float64
+reference. Element-wise comparison, then :mod:`grader.diagnose` names the mistake.
+"""
+
+from __future__ import annotations
+
+from grader.checks.base import Context, gated
+from grader.diagnose import Verdict, value_verdict
+from grader.results import Row
+
+
+class AutogradCheck:
+    kind = "autograd"
+
+    def rows(self, ctx: Context) -> list[Row]:
+        args = [(ai, a) for ai, a in enumerate(ctx.target.args) if a.differentiable]
+        blocked = gated(ctx, self.kind, args)
+        if blocked is not None:
+            return blocked
+        return [ctx.row(self.kind, arg, self.verdict(ctx, ai)) for ai, arg in args]
+
+    def verdict(self, ctx: Context, ai: int) -> Verdict:
+        structure = ctx.structure[ai]
+        if not structure.passed:
+            return structure
+        others = {a.name: ctx.expected(j) for j, a in enumerate(ctx.target.args)
+                  if a.differentiable and j != ai}
+        ones = ctx.case.expected_ones[ai]
+        assert ones is not None
+        return value_verdict(ctx.label(ai), ctx.grads(ai), ctx.expected(ai), ctx.target.tolerance, others,
+                             ones.numpy(), ctx.sizes)

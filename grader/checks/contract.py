@@ -1,0 +1,55 @@
+"""``contract``: what every backward owes the engine, checked on the raw return value.
+
+One row per forward argument: the right count, ``None`` exactly where the argument is not a float tensor,
+the input's dtype and shape, nothing modified in place, and linearity in ``grad_output``: a VJP is linear,
+so ``backward(α u₀ + β u₁)`` must equal ``α backward(u₀) + β backward(u₁)``.
+"""
+
+from __future__ import annotations
+
+from grader.cases import LINEAR_MIX
+from grader.checks.base import Context, gated
+from grader.compare import all_close, worst_text
+from grader.diagnose import Verdict
+from grader.results import Row
+
+
+class ContractCheck:
+    kind = "contract"
+
+    def rows(self, ctx: Context) -> list[Row]:
+        args = list(enumerate(ctx.target.args))
+        if ctx.obs.failure is not None or (ctx.gate is not None and ctx.gate.code != "forbidden_api"):
+            return gated(ctx, self.kind, args) or []
+        return [ctx.row(self.kind, arg, self.verdict(ctx, ai)) for ai, arg in args]
+
+    def verdict(self, ctx: Context, ai: int) -> Verdict:
+        structure = ctx.structure[ai]
+        if not structure.passed:
+            return structure
+        name = ctx.target.args[ai].name
+        calls = ctx.obs.calls
+        if any(c.inputs_changed[ai] for c in calls if len(c.inputs_changed) > ai):
+            return Verdict("mutates_input", f"backward changed the input {name} in place")
+        if any(c.upstream_changed for c in calls):
+            return Verdict("mutates_input", "backward changed grad_output in place")
+        if any(c.saved_changed for c in calls):
+            return Verdict("mutates_input", "backward changed a saved tensor in place")
+        if not ctx.target.args[ai].differentiable:
+            return Verdict("ok", f"None returned for {name}")
+        return self._linearity(ctx, ai)
+
+    def _linearity(self, ctx: Context, ai: int) -> Verdict:
+        label = ctx.label(ai)
+        g0, g1 = ctx.obs.calls[0].grads[ai], ctx.obs.calls[1].grads[ai]
+        mixed = ctx.obs.calls[-1].grads[ai]
+        alpha, beta = LINEAR_MIX
+        want = alpha * g0 + beta * g1
+        if all_close([mixed], [want], ctx.target.tolerance):
+            return Verdict("ok", f"{label}: right type and shape, nothing modified, linear in grad_output")
+        if all_close([g1], [g0], ctx.target.tolerance):
+            return Verdict("ignores_upstream_grad", f"{label} is the same for different grad_outputs: it is not "
+                                                    "multiplied by grad_output")
+        return Verdict("wrong_values", f"{label} is not linear in grad_output: backward({alpha}·u₀ + {beta}·u₁) "
+                                       f"differs from {alpha}·backward(u₀) + {beta}·backward(u₁), "
+                                       f"{worst_text(mixed, want)}")

@@ -1,0 +1,98 @@
+"""Reading a backward's source for autograd calls, in the trusted process (no student code runs).
+
+We parse the module with :mod:`ast` and walk the target's ``backward`` plus every module-level function it
+calls by name (transitively). Flagged: ``torch.autograd.grad``/``backward``, ``x.backward()`` on a tensor,
+``enable_grad``/``set_grad_enabled``, and the functional transforms (``torch.func``, ``functorch``,
+``torch.autograd.functional``). ``SomeFunction.backward(ctx, g)`` on a class of the module is allowed:
+reusing your own backward is the chain rule.
+"""
+
+from __future__ import annotations
+
+import ast
+
+_HANDS_OFF = {"enable_grad", "set_grad_enabled", "vjp", "jvp", "jacrev", "jacfwd", "jacobian", "hessian",
+              "hvp", "vhp"}
+
+
+def forbidden_calls(source: str, target: str) -> list[str]:
+    """``"line N: what"`` for each autograd use reachable from ``target.backward``; ``[]`` if unparsable."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    cls = classes.get(target)
+    if cls is None:
+        return []
+    todo: list[ast.AST] = [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "backward"]
+    imported = _imported_autograd_names(tree)
+    seen: set[str] = set()
+    found: list[str] = []
+    while todo:
+        node = todo.pop()
+        for sub in ast.walk(node):
+            what = _flag(sub, set(classes), imported)
+            if what:
+                found.append(f"line {getattr(sub, 'lineno', '?')}: {what}")
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in functions \
+                    and sub.func.id not in seen:
+                seen.add(sub.func.id)
+                todo.append(functions[sub.func.id])
+    return _longest_per_line(found)
+
+
+def _dotted(node: ast.AST) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _is_autograd_name(dotted: str) -> bool:
+    """Whether a dotted name reaches autograd: torch.autograd.grad, torch.enable_grad, torch.func.vjp, ..."""
+    parts = dotted.split(".")
+    if parts[0] == "functorch" or parts[:2] == ["torch", "func"]:
+        return True
+    if "autograd" in parts and parts[-1] in {"grad", "backward"} | _HANDS_OFF:
+        return True
+    return parts[-1] in _HANDS_OFF and "torch" in parts
+
+
+def _imported_autograd_names(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("torch", "functorch"):
+            for alias in node.names:
+                if _is_autograd_name(f"{node.module}.{alias.name}"):
+                    names.add(alias.asname or alias.name)
+    return names
+
+
+def _flag(node: ast.AST, classes: set[str], imported: set[str]) -> str:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
+        owner = node.func.value
+        if isinstance(owner, ast.Name) and owner.id in classes:
+            return ""
+        return f"{_dotted(node.func)}() runs the autograd engine"
+    if isinstance(node, ast.Attribute) and _is_autograd_name(_dotted(node)):
+        parent = _dotted(node)
+        return f"{parent} hands the work to autograd"
+    if isinstance(node, ast.Name) and node.id in imported:
+        return f"{node.id} (imported from torch) hands the work to autograd"
+    return ""
+
+
+def _longest_per_line(found: list[str]) -> list[str]:
+    """``torch.func.vjp`` also walks ``torch.func``; keep only the longest name flagged on a line."""
+    keep = []
+    for item in sorted(set(found)):
+        line, _, what = item.partition(": ")
+        name = what.split(" ")[0]
+        if not any(o != item and o.startswith(line + ": " + name + ".") for o in found):
+            keep.append(item)
+    return keep

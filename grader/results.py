@@ -1,0 +1,100 @@
+"""Result types: one row per check, and the report that collects them (CONTRACT section 4).
+
+Rows are plain frozen dataclasses so that they serialise to the JSON report without custom encoders and
+can be built by pure functions (checks, diagnosis, scoring) that never see student code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+SCHEMA = "grader-report/1"
+
+CHECK_KINDS = ("forward", "policy", "contract", "autograd", "gradcheck", "training")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One check of one target on one case, for one forward input (or ``None`` for whole-op checks).
+
+    Attributes:
+        target: the ``autograd.Function`` class name, e.g. ``"Linear"``.
+        check: one of :data:`CHECK_KINDS`.
+        case: the case name from the spec, e.g. ``"public-1"``.
+        input: the forward argument the gradient belongs to, or ``None``.
+        passed: whether the check passed.
+        score: points earned (set by :mod:`grader.scoring`).
+        max_score: points available for this row (set by :mod:`grader.scoring`).
+        diagnosis: a CONTRACT section 5 code; ``"ok"`` when passed.
+        message: what went wrong, with the numbers, in words a student understands.
+        hint: one line on what to try next (empty when passed).
+        hidden: whether the case came from hidden.yaml.
+    """
+
+    target: str
+    check: str
+    case: str
+    input: str | None
+    passed: bool
+    diagnosis: str
+    message: str
+    hint: str = ""
+    score: float = 0.0
+    max_score: float = 0.0
+    hidden: bool = False
+
+    def with_points(self, earned: float, available: float) -> Row:
+        return replace(self, score=earned, max_score=available)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The graded result of one exercise.
+
+    Attributes:
+        exercise: the exercise id, e.g. ``"ex04"``.
+        title: the exercise title from its spec.
+        score: the sum of row scores.
+        max_score: the sum of row maxima.
+        seed: the seed that generated every input; ``--seed`` reproduces the run.
+        checks: the rows, in the order targets and cases appear in the spec.
+        output: what the student's code printed (capped), for display only, never in ``--json`` stdout.
+        sandbox: the isolation layers that were active.
+    """
+
+    exercise: str
+    title: str
+    score: float
+    max_score: float
+    seed: int
+    checks: tuple[Row, ...]
+    output: str = ""
+    sandbox: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(row.passed for row in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CONTRACT section 4 report as plain data (the ``hint`` field is an addition)."""
+        return {
+            "schema": SCHEMA,
+            "exercise": self.exercise,
+            "title": self.title,
+            "score": round(self.score, 6),
+            "max_score": round(self.max_score, 6),
+            "seed": self.seed,
+            "sandbox": dict(self.sandbox),
+            "checks": [asdict(row) for row in self.checks],
+        }
+
+
+def combined_dict(reports: list[Report]) -> dict[str, Any]:
+    """The report for ``grade all``: every exercise's report plus the totals."""
+    return {
+        "schema": SCHEMA,
+        "exercises": [report.to_dict() for report in reports],
+        "score": round(sum(r.score for r in reports), 6),
+        "max_score": round(sum(r.max_score for r in reports), 6),
+    }

@@ -1,0 +1,209 @@
+"""What runs inside the sandboxed child: load the student's module and probe one target.
+
+For every case the child calls the target's ``forward`` through ``apply`` (so ``ctx`` is real), then calls
+``backward(ctx, grad_output)`` *directly* and records the raw return value, before the autograd engine
+could sum-reduce a wrong shape or cast a wrong dtype. It also evaluates the student's own forward at
+``x ± h·v`` for the finite-difference directions it was given. It compares nothing: it sends back numbers,
+fingerprints of tensors (to detect in-place changes) and the exceptions it saw.
+
+Everything used after the student's module is loaded is bound at import time, so monkeypatching
+``torch.allclose`` or ``numpy`` from student code cannot change what is reported.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import linecache
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from grader.sandbox.protocol import digest
+from grader.sandbox.watch import AutogradWatch
+
+_np_array = np.array
+_np_ascontiguous = np.ascontiguousarray
+_from_numpy = torch.from_numpy
+_is_tensor = torch.is_tensor
+_detach = torch.Tensor.detach
+_to_numpy = torch.Tensor.numpy
+_clone = torch.Tensor.clone
+_no_grad = torch.no_grad
+_Function = torch.autograd.Function
+_Tensor = torch.Tensor
+_isinstance = isinstance
+
+
+def run_job(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path) -> tuple[dict, dict]:
+    """Probe one target on every case of the job; return the result header and arrays."""
+    result: dict[str, Any] = {"nonce": header["nonce"], "load": None, "cases": []}
+    out: dict[str, np.ndarray] = {}
+    watch = AutogradWatch()
+    watch.install()
+    path = workdir / header["module"]
+    try:
+        fn = _load_target(path, header["target"], header["nonce"])
+    except BaseException as exc:  # noqa: B036 - a student's SystemExit at import is a result, not our exit
+        result["load"] = _error(exc, path)
+        return result, out
+    for ci, case in enumerate(header["cases"]):
+        result["cases"].append(_run_case(fn, header, case, ci, arrays, out, watch, path))
+    return result, out
+
+
+def _load_target(path: Path, target: str, nonce: str) -> Any:
+    name = f"_student_{nonce}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path.name}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    fn = getattr(module, target, None)
+    if fn is None:
+        raise LookupError(f"{path.name} has no class {target}")
+    if not (_isinstance(fn, type) and issubclass(fn, _Function)):
+        raise TypeError(f"{target} in {path.name} is not a torch.autograd.Function subclass")
+    return fn
+
+
+def _args(header: dict, case: dict, ci: int, arrays: dict, grad: bool) -> list[Any]:
+    args: list[Any] = []
+    for ai, arg in enumerate(header["args"]):
+        if arg["kind"] == "value":
+            args.append(_python_value(case["values"][arg["name"]]))
+        else:
+            tensor = _from_numpy(_np_array(arrays[f"c{ci}.a{ai}"]))
+            if arg["kind"] == "tensor" and grad:
+                tensor.requires_grad_(True)
+            args.append(tensor)
+    return args
+
+
+def _run_case(fn: Any, header: dict, case: dict, ci: int, arrays: dict, out: dict,
+              watch: AutogradWatch, path: Path) -> dict[str, Any]:
+    record: dict[str, Any] = {"forward": None, "calls": [], "fd": [], "forbidden": []}
+    args = _args(header, case, ci, arrays, grad=True)
+    try:
+        output = fn.apply(*args)
+    except BaseException as exc:  # noqa: B036
+        record["forward"] = _error(exc, path)
+        return record
+    record["forward"] = {"ok": True, **_describe(output)}
+    if _is_tensor(output):
+        out[f"c{ci}.out"] = _numbers(output)
+    record["inputs_after_forward"] = _digests(args)
+    if not _is_tensor(output) or output.grad_fn is None:
+        return record
+    for k in range(case["calls"]):
+        record["calls"].append(_call_backward(fn, header, case, ci, k, arrays, out, watch, path))
+    record["forbidden"] = sorted(watch.seen)
+    for ai, count in case["fd"].items():
+        record["fd"].append(_finite_differences(fn, header, case, ci, int(ai), count, arrays, out, path))
+    return record
+
+
+def _call_backward(fn: Any, header: dict, case: dict, ci: int, k: int, arrays: dict, out: dict,
+                   watch: AutogradWatch, path: Path) -> dict[str, Any]:
+    """One raw backward on a fresh forward, with fingerprints of everything it must not modify."""
+    args = _args(header, case, ci, arrays, grad=True)
+    call: dict[str, Any] = {}
+    try:
+        output = fn.apply(*args)
+        ctx = output.grad_fn
+        saved = [t for t in getattr(ctx, "saved_tensors", ()) if _is_tensor(t)]
+        saved_before = [digest(_numbers(t)) for t in saved]
+        upstream = _from_numpy(_np_array(arrays[f"c{ci}.u{k}"]))
+        with _no_grad(), watch.active():
+            returned = fn.backward(ctx, upstream)
+    except BaseException as exc:  # noqa: B036
+        call["error"] = _error(exc, path)
+        return call
+    call["grad_output_after"] = digest(_numbers(upstream))
+    call["inputs_after"] = _digests(args)
+    call["saved_changed"] = [digest(_numbers(t)) != before for t, before in zip(saved, saved_before, strict=False)]
+    is_tuple = _isinstance(returned, tuple | list)
+    entries = list(returned) if is_tuple else [returned]
+    call["tuple"] = is_tuple
+    call["entries"] = [_describe(e) for e in entries]
+    for j, entry in enumerate(entries[: len(header["args"]) + 4]):
+        if _is_tensor(entry):
+            try:
+                out[f"c{ci}.k{k}.g{j}"] = _numbers(entry)
+            except BaseException as exc:  # noqa: B036
+                call["entries"][j]["unreadable"] = repr(exc)[:200]
+    return call
+
+
+def _finite_differences(fn: Any, header: dict, case: dict, ci: int, ai: int, count: int, arrays: dict,
+                        out: dict, path: Path) -> dict[str, Any]:
+    """Central differences of the student's own forward along each direction for input ``ai``."""
+    eps = float(case["eps"])
+    status: dict[str, Any] = {"input": ai}
+    try:
+        for m in range(count):
+            direction = _from_numpy(_np_array(arrays[f"c{ci}.d{ai}.{m}"]))
+            values = []
+            for sign in (1.0, -1.0):
+                args = _args(header, case, ci, arrays, grad=False)
+                args[ai] = args[ai] + sign * eps * direction
+                with _no_grad():
+                    values.append(_numbers(fn.apply(*args)))
+            out[f"c{ci}.d{ai}.{m}"] = (values[0] - values[1]) / (2.0 * eps)
+    except BaseException as exc:  # noqa: B036
+        status["error"] = _error(exc, path)
+    return status
+
+
+def _numbers(tensor: Any) -> np.ndarray:
+    return _np_ascontiguous(_to_numpy(_detach(tensor).to("cpu")).astype(np.float64, copy=True))
+
+
+def _digests(args: list[Any]) -> list[str | None]:
+    return [digest(_numbers(a)) if _is_tensor(a) else None for a in args]
+
+
+def _describe(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"type": "none"}
+    if _is_tensor(value):
+        return {"type": "tensor", "dtype": str(value.dtype).replace("torch.", ""), "shape": list(value.shape),
+                "device": str(value.device), "requires_grad": bool(value.requires_grad)}
+    return {"type": "other", "typename": type(value).__name__}
+
+
+def _python_value(value: Any) -> Any:
+    if _isinstance(value, list):
+        return tuple(_python_value(v) for v in value)
+    return value
+
+
+def _out_of_resources(exc: BaseException) -> bool:
+    if _isinstance(exc, OSError) and exc.errno in (errno.EAGAIN, errno.EFBIG, errno.EMFILE, errno.ENOMEM):
+        return True
+    text = str(exc)
+    return "can't allocate memory" in text or "not enough memory" in text
+
+
+def _error(exc: BaseException, path: Path) -> dict[str, Any]:
+    """The exception as data, keeping only the frames of the student's own file."""
+    frames = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).name == path.name or frame.filename == str(path):
+            line = frame.line or linecache.getline(frame.filename, frame.lineno or 0).strip()
+            frames.append(f"{path.name}, line {frame.lineno}, in {frame.name}: {line}")
+    kind = "exception"
+    if _isinstance(exc, NotImplementedError):
+        kind = "not_implemented"
+    elif _isinstance(exc, SystemExit):
+        kind = "exit"
+    elif _isinstance(exc, MemoryError) or _out_of_resources(exc):
+        kind = "resource"
+    elif _isinstance(exc, SyntaxError):
+        frames.append(f"{path.name}, line {exc.lineno}: {(exc.text or '').strip()}")
+    return {"kind": kind, "type": type(exc).__name__, "message": str(exc)[:2000], "frames": frames[-8:]}

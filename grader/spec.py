@@ -1,0 +1,326 @@
+"""Course and exercise specs: YAML in, frozen validated objects out.
+
+A course is ``course.yaml`` plus one ``exercises/<slug>/exercise.yaml`` per exercise, and optionally
+``solutions/<slug>/hidden.yaml`` with extra cases. The instructor's files always win: a submission never
+supplies specs. See ``docs/spec-format.md`` for every key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from grader.errors import SpecError, UsageError
+from grader.specreader import Node, load_yaml
+
+ARG_KINDS = ("tensor", "index", "value")
+DISTRIBUTIONS = ("normal", "uniform")
+GRADIENT_CHECKS = ("contract", "autograd", "gradcheck")
+ALL_CHECKS = ("forward", "policy", *GRADIENT_CHECKS, "training")
+_SLUG = re.compile(r"^(ex\d\d)_[a-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Element-wise closeness: ``|got - want| <= rtol * |want| + atol * scale``.
+
+    ``scale`` is the largest magnitude of the expected tensor (1 when it is all zeros), so ``atol`` is
+    relative to the size of the reference rather than an absolute number that suits only unit-sized values.
+    """
+
+    rtol: float = 1e-5
+    atol: float = 1e-6
+
+
+@dataclass(frozen=True)
+class FiniteDifferences:
+    """Central differences ``(f(x + h v) - f(x - h v)) / 2h`` along random directions and sampled coordinates."""
+
+    eps: float = 1e-6
+    rtol: float = 1e-4
+    atol: float = 1e-5
+    directions: int = 2
+    coordinates: int = 3
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits for the student's process (CONTRACT section 6 defaults)."""
+
+    wall_seconds: float = 20.0
+    memory_mb: int = 4096
+    processes: int = 64
+    file_mb: int = 64
+    output_kb: int = 1024
+    open_files: int = 256
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Where a float tensor's entries are drawn from, and which points (kinks, ties) they keep away from."""
+
+    dist: str = "normal"
+    mean: float = 0.0
+    std: float = 1.0
+    low: float = -1.0
+    high: float = 1.0
+    avoid: tuple[float, ...] = ()
+    margin: float = 0.05
+    distinct: bool = False
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """One forward argument: a float ``tensor`` (gets a gradient), an ``index`` tensor, or a python ``value``."""
+
+    name: str
+    kind: str = "tensor"
+    domain: Domain = Domain()
+    low: int = 0
+    high: str | int = 2
+    default: Any = None
+
+    @property
+    def differentiable(self) -> bool:
+        return self.kind == "tensor"
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """Concrete shapes and python values for one call of the target."""
+
+    name: str
+    shapes: dict[str, tuple[int, ...]]
+    values: dict[str, Any]
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One ``autograd.Function`` subclass to grade."""
+
+    name: str
+    reference: str
+    args: tuple[ArgSpec, ...]
+    points: dict[str, float]
+    cases: tuple[CaseSpec, ...]
+    tolerance: Tolerance
+    fd: FiniteDifferences
+
+    @property
+    def grad_args(self) -> tuple[ArgSpec, ...]:
+        return tuple(a for a in self.args if a.differentiable)
+
+
+@dataclass(frozen=True)
+class ExerciseSpec:
+    id: str
+    slug: str
+    title: str
+    module: str
+    folder: Path
+    targets: tuple[TargetSpec, ...]
+
+
+@dataclass(frozen=True)
+class CourseSpec:
+    root: Path
+    id: str
+    title: str
+    exercises: tuple[str, ...]
+    seed: int
+    grad_outputs: int
+    tolerance: Tolerance
+    fd: FiniteDifferences
+    limits: Limits
+
+    def resolve(self, name: str) -> list[str]:
+        """Slugs for ``ex03``, ``3``, ``ex03_activations`` or ``all``; an unknown name is a usage error."""
+        if name == "all":
+            return list(self.exercises)
+        wanted = f"ex{int(name):02d}" if name.isdigit() else name
+        for slug in self.exercises:
+            if slug == wanted or slug.split("_", 1)[0] == wanted:
+                return [slug]
+        raise UsageError(f"unknown exercise {name!r}; {self.root / 'course.yaml'} lists "
+                         + ", ".join(s.split("_", 1)[0] for s in self.exercises))
+
+
+def find_course(start: Path) -> Path:
+    """The nearest folder at or above ``start`` that holds ``course.yaml``."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / "course.yaml").is_file():
+            return folder
+    raise UsageError(f"no course.yaml in {start} or any folder above it; pass --course DIR")
+
+
+def load_course(root: Path) -> CourseSpec:
+    path = root / "course.yaml"
+    node = Node(load_yaml(path), path)
+    node.only({"id", "title", "exercises", "defaults"})
+    slugs = tuple(node.get("exercises", list))
+    for i, slug in enumerate(slugs):
+        if not isinstance(slug, str) or not _SLUG.match(slug):
+            raise SpecError(path, f"exercises[{i}]", f"expected a folder name like ex03_activations, got {slug!r}")
+        if not (root / "exercises" / slug).is_dir():
+            raise SpecError(path, f"exercises[{i}]", f"folder exercises/{slug} does not exist")
+    defaults = node.child("defaults")
+    defaults.only({"seed", "grad_outputs", "tolerance", "gradcheck", "limits"})
+    grad_outputs = defaults.positive("grad_outputs", int, 3)
+    if grad_outputs < 3:
+        raise defaults.fail("grad_outputs", "expected at least 3 random grad_outputs")
+    return CourseSpec(
+        root=root, id=node.get("id", str), title=node.get("title", str), exercises=slugs,
+        seed=defaults.get("seed", int, 1234), grad_outputs=grad_outputs,
+        tolerance=_tolerance(defaults.child("tolerance"), Tolerance()),
+        fd=_fd(defaults.child("gradcheck"), FiniteDifferences()),
+        limits=_limits(defaults.child("limits")),
+    )
+
+
+def load_exercise(course: CourseSpec, slug: str, hidden: bool = False) -> ExerciseSpec:
+    """Load ``exercises/<slug>/exercise.yaml``; with ``hidden``, append the cases of ``solutions/<slug>/hidden.yaml``."""
+    folder = course.root / "exercises" / slug
+    path = folder / "exercise.yaml"
+    node = Node(load_yaml(path), path)
+    node.only({"id", "title", "module", "targets", "mutants"})
+    ex_id = node.get("id", str)
+    if ex_id != slug.split("_", 1)[0]:
+        raise node.fail("id", f"expected {slug.split('_', 1)[0]!r} to match the folder {slug}")
+    module = node.get("module", str)
+    if not module.endswith(".py") or "/" in module:
+        raise node.fail("module", f"expected a file name like linear.py, got {module!r}")
+    targets = [_target(t, course) for t in node.children("targets")]
+    if not targets:
+        raise node.fail("targets", "expected at least one target")
+    if hidden:
+        targets = _with_hidden(targets, course.root / "solutions" / slug / "hidden.yaml")
+    return ExerciseSpec(id=ex_id, slug=slug, title=node.get("title", str), module=module, folder=folder,
+                        targets=tuple(targets))
+
+
+def _target(node: Node, course: CourseSpec) -> TargetSpec:
+    node.only({"name", "reference", "args", "points", "cases", "tolerance", "gradcheck"})
+    args = tuple(_arg(a) for a in node.children("args"))
+    names = [a.name for a in args]
+    if len(set(names)) != len(names):
+        raise node.fail("args", f"argument names repeat: {names}")
+    points_node = node.child("points")
+    points_node.only(set(ALL_CHECKS))
+    points = {check: points_node.get(check, float, 0.0) for check in ALL_CHECKS if points_node.has(check)}
+    if any(p < 0 for p in points.values()):
+        raise points_node.fail("", "points must not be negative")
+    cases = tuple(_case(c, args, hidden=False) for c in node.children("cases"))
+    if not cases:
+        raise node.fail("cases", "expected at least one case")
+    return TargetSpec(
+        name=node.get("name", str), reference=node.get("reference", str), args=args, points=points,
+        cases=cases, tolerance=_tolerance(node.child("tolerance"), course.tolerance),
+        fd=_fd(node.child("gradcheck"), course.fd),
+    )
+
+
+def _arg(node: Node) -> ArgSpec:
+    node.only({"name", "kind", "domain", "low", "high", "default"})
+    kind = node.get("kind", str, "tensor")
+    if kind not in ARG_KINDS:
+        raise node.fail("kind", f"expected one of {', '.join(ARG_KINDS)}, got {kind!r}")
+    high = node.data.get("high", 2)
+    if not isinstance(high, (int, str)) or isinstance(high, bool):
+        raise node.fail("high", "expected an int or '<arg>.<dim>'")
+    return ArgSpec(name=node.get("name", str), kind=kind, domain=_domain(node.child("domain")),
+                   low=node.get("low", int, 0), high=high, default=_plain(node.data.get("default")))
+
+
+def _domain(node: Node) -> Domain:
+    node.only({"dist", "mean", "std", "low", "high", "avoid", "margin", "distinct"})
+    dist = node.get("dist", str, "normal")
+    if dist not in DISTRIBUTIONS:
+        raise node.fail("dist", f"expected one of {', '.join(DISTRIBUTIONS)}, got {dist!r}")
+    avoid = node.get("avoid", list, [])
+    if not all(isinstance(v, (int, float)) for v in avoid):
+        raise node.fail("avoid", "expected a list of numbers")
+    domain = Domain(dist=dist, mean=node.get("mean", float, 0.0), std=node.positive("std", float, 1.0),
+                    low=node.get("low", float, -1.0), high=node.get("high", float, 1.0),
+                    avoid=tuple(float(v) for v in avoid), margin=node.positive("margin", float, 0.05),
+                    distinct=node.get("distinct", bool, False))
+    if domain.dist == "uniform" and not domain.low < domain.high:
+        raise node.fail("high", f"expected high > low, got low={domain.low} high={domain.high}")
+    return domain
+
+
+def _case(node: Node, args: tuple[ArgSpec, ...], hidden: bool) -> CaseSpec:
+    node.only({"name", "shapes", "values"})
+    shapes_node = node.child("shapes")
+    shapes: dict[str, tuple[int, ...]] = {}
+    for arg in args:
+        if arg.kind == "value":
+            continue
+        dims = shapes_node.get(arg.name, list)
+        if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims):
+            raise shapes_node.fail(arg.name, f"expected a list of positive ints, got {dims!r}")
+        shapes[arg.name] = tuple(dims)
+    shapes_node.only(set(shapes))
+    values_node = node.child("values")
+    value_args = {a.name: a for a in args if a.kind == "value"}
+    values_node.only(set(value_args))
+    values = {name: _plain(values_node.data[name]) if name in values_node.data else arg.default
+              for name, arg in value_args.items()}
+    return CaseSpec(name=node.get("name", str), shapes=shapes, values=values, hidden=hidden)
+
+
+def _with_hidden(targets: list[TargetSpec], path: Path) -> list[TargetSpec]:
+    if not path.is_file():
+        return targets
+    node = Node(load_yaml(path), path)
+    node.only({"targets"})
+    extra = node.child("targets")
+    by_name = {t.name: t for t in targets}
+    extra.only(set(by_name))
+    out = []
+    for target in targets:
+        if not extra.has(target.name):
+            out.append(target)
+            continue
+        tnode = extra.child(target.name)
+        tnode.only({"cases"})
+        cases = tuple(_case(c, target.args, hidden=True) for c in tnode.children("cases"))
+        out.append(replace(target, cases=target.cases + cases))
+    return out
+
+
+def _tolerance(node: Node, base: Tolerance) -> Tolerance:
+    node.only({"rtol", "atol"})
+    return Tolerance(rtol=node.positive("rtol", float, base.rtol), atol=node.positive("atol", float, base.atol))
+
+
+def _fd(node: Node, base: FiniteDifferences) -> FiniteDifferences:
+    node.only({"eps", "rtol", "atol", "directions", "coordinates"})
+    return FiniteDifferences(
+        eps=node.positive("eps", float, base.eps), rtol=node.positive("rtol", float, base.rtol),
+        atol=node.positive("atol", float, base.atol), directions=node.positive("directions", int, base.directions),
+        coordinates=node.get("coordinates", int, base.coordinates),
+    )
+
+
+def _limits(node: Node) -> Limits:
+    node.only({"wall_seconds", "memory_mb", "processes", "file_mb", "output_kb", "open_files"})
+    base = Limits()
+    return Limits(
+        wall_seconds=node.positive("wall_seconds", float, base.wall_seconds),
+        memory_mb=node.positive("memory_mb", int, base.memory_mb),
+        processes=node.positive("processes", int, base.processes),
+        file_mb=node.positive("file_mb", int, base.file_mb),
+        output_kb=node.positive("output_kb", int, base.output_kb),
+        open_files=node.positive("open_files", int, base.open_files),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """YAML lists become tuples, so a ``dim: [0, 2]`` reaches the forward as ``(0, 2)``."""
+    if isinstance(value, list):
+        return tuple(_plain(v) for v in value)
+    return value
