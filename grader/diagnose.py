@@ -9,7 +9,7 @@ The patterns are tried from the most specific to the least: a shape that is the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -74,7 +74,7 @@ def shape_verdict(label: str, got: np.ndarray, input_shape: tuple[int, ...], wan
 
 
 def value_verdict(label: str, got: Sequence[np.ndarray], want: Sequence[np.ndarray], tol: Tolerance,
-                  others: dict[str, Sequence[np.ndarray]], ones: np.ndarray, sizes: Sequence[int]) -> Verdict:
+                  others: Mapping[str, Sequence[np.ndarray]], ones: np.ndarray, sizes: Sequence[int]) -> Verdict:
     """Explain same-shaped gradients ``got[k]`` that differ from ``want[k]`` for the random ``grad_output``s."""
     if all_close(got, want, tol):
         return Verdict("ok", f"{label} matches torch autograd for {len(got)} random grad_outputs")

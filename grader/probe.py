@@ -187,7 +187,7 @@ def _call(run: ChildRun, ci: int, k: int, call: Any, sent: list[str | None], cas
     grads = {}
     for j, entry in enumerate(entries):
         if entry.get("type") == "tensor":
-            arr = _array(run, f"c{ci}.k{k}.g{j}", tuple(entry.get("shape", ())))
+            arr = _array(run, f"c{ci}.k{k}.g{j}", tuple(int(d) for d in entry.get("shape", ())))
             if arr is not None:
                 grads[j] = arr
     upstream_changed = call.get("grad_output_after") != digest(case.upstream[k].numpy())

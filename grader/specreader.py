@@ -63,7 +63,7 @@ class Node:
             value = float(value)
         if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
             raise self.fail(name, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {_describe(value)}")
-        return value  # type: ignore[return-value]
+        return value
 
     def positive(self, name: str, kind: type[T], default: T) -> T:
         value = self.get(name, kind, default)

@@ -35,7 +35,7 @@ def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) 
     head = json.dumps(header, allow_nan=True).encode("utf-8")
     buf = io.BytesIO()
     if arrays:
-        np.savez(buf, **arrays)
+        np.savez(buf, **arrays)  # type: ignore[arg-type]
     return _HDR.pack(len(head)) + head + buf.getvalue()
 
 

@@ -184,7 +184,7 @@ def _python_value(value: Any) -> Any:
 
 
 def _out_of_resources(exc: BaseException) -> bool:
-    if _isinstance(exc, OSError) and exc.errno in (errno.EAGAIN, errno.EFBIG, errno.EMFILE, errno.ENOMEM):
+    if _isinstance(exc, OSError) and getattr(exc, "errno", None) in (errno.EAGAIN, errno.EFBIG, errno.EMFILE, errno.ENOMEM):
         return True
     text = str(exc)
     return "can't allocate memory" in text or "not enough memory" in text
@@ -205,5 +205,6 @@ def _error(exc: BaseException, path: Path) -> dict[str, Any]:
     elif _isinstance(exc, MemoryError) or _out_of_resources(exc):
         kind = "resource"
     elif _isinstance(exc, SyntaxError):
+        assert isinstance(exc, SyntaxError)
         frames.append(f"{path.name}, line {exc.lineno}: {(exc.text or '').strip()}")
     return {"kind": kind, "type": type(exc).__name__, "message": str(exc)[:2000], "frames": frames[-8:]}

@@ -70,7 +70,7 @@ class AutogradWatch:
                 watch._note("torch.set_grad_enabled(True)")
             original_init(mode, *args, **kwargs)
 
-        cls.__init__ = init  # type: ignore[method-assign]
+        cls.__init__ = init  # type: ignore[method-assign,assignment]
 
     def install(self) -> None:
         self._wrap(torch.autograd, "grad", "torch.autograd.grad")

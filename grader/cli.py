@@ -1,0 +1,128 @@
+"""The ``grade`` command (CONTRACT section 3): a thin layer that parses options and calls the API.
+
+``grade EXERCISE`` grades one exercise (``ex03``, ``3``, ``ex03_activations`` or ``all``); the named
+subcommands are listed by ``grade --help``. Exit status: 0 every check passed, 1 graded with failures,
+2 usage or spec error, 3 internal error.
+
+The sandbox server is spawned before torch is imported here, so the two imports overlap.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from grader import __version__
+from grader.errors import GraderError
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class GradeGroup(click.Group):
+    """A group whose unknown first word is an exercise: ``grade ex03`` runs the ``exercise`` command."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "exercise", self.commands["exercise"], args
+        return super().resolve_command(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage("grade", "EXERCISE [OPTIONS]  |  grade COMMAND [ARGS]...")
+
+
+@click.group(cls=GradeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="grade")
+def cli() -> None:
+    """Grade hand-written backward passes.
+
+    \b
+    grade ex03                  grade exercise 3 of the course you are in
+    grade all --json            every exercise, as one JSON report on stdout
+    grade list                  the exercises of the course
+    """
+
+
+def _course_root(course: str | None) -> Path:
+    from grader.spec import find_course
+
+    return Path(course).resolve() if course else find_course(Path.cwd())
+
+
+@cli.command("exercise", hidden=True)
+@click.argument("exercise")
+@click.option("--submission", "submission_path", type=click.Path(path_type=Path),
+              help="A module file, a folder, a repository, a .ipynb or a .zip. Default: the course's exercises/.")
+@click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The course folder (default: the nearest folder above with a course.yaml).")
+@click.option("--hidden", is_flag=True, help="Add the hidden cases of solutions/<exercise>/hidden.yaml.")
+@click.option("--json", "as_json", is_flag=True, help="Write exactly one JSON report to stdout.")
+@click.option("--seed", type=int, default=None, help="Seed for every generated input (default: the course's).")
+def exercise_command(exercise: str, submission_path: Path | None, course: Path | None, hidden: bool,
+                     as_json: bool, seed: int | None) -> None:
+    """Grade EXERCISE (ex03, 3, ex03_activations or all)."""
+    from grader.sandbox.client import SandboxServer
+    from grader.spec import load_course
+
+    root = _course_root(str(course) if course else None)
+    spec = load_course(root)
+    slugs = spec.resolve(exercise)
+    server = SandboxServer().start()
+    try:
+        from grader.grading import grade_exercise
+        from grader.submission import load_submission
+
+        submission = load_submission(submission_path or root / "exercises")
+        reports = [grade_exercise(spec, slug, submission, server, hidden=hidden, seed=seed) for slug in slugs]
+    finally:
+        server.close()
+    from grader.writers import json_report, terminal
+
+    if as_json:
+        json_report.write(reports, sys.stdout, combined=exercise == "all")
+        total = sum(r.score for r in reports)
+        click.echo(f"{total:g} / {sum(r.max_score for r in reports):g}", err=True)
+    else:
+        terminal.write(reports, sys.stdout)
+    sys.exit(EXIT_PASSED if all(r.passed for r in reports) else EXIT_FAILED)
+
+
+@cli.command("list")
+@click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The course folder (default: the nearest folder above with a course.yaml).")
+def list_command(course: Path | None) -> None:
+    """List the course's exercises and their targets."""
+    from grader.spec import load_course, load_exercise
+
+    spec = load_course(_course_root(str(course) if course else None))
+    click.echo(f"{spec.title} ({spec.id})")
+    for slug in spec.exercises:
+        ex = load_exercise(spec, slug)
+        names = ", ".join(t.name for t in ex.targets)
+        click.echo(f"  {ex.id}  {ex.title:<40} {ex.module:<20} {names}")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: map grader errors to their exit status, and anything unexpected to 3."""
+    try:
+        return cli.main(args=argv, prog_name="grade", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except GraderError as exc:
+        click.echo(f"grade: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a grader bug is exit 3, not a traceback
+        click.echo(f"grade: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("".join(traceback.format_exception(exc)[-6:]), err=True)
+        sys.exit(EXIT_INTERNAL)
