@@ -91,12 +91,12 @@ def build_job(module: str, target: TargetSpec, cases: list[Case]) -> tuple[dict[
             if arg.kind == "value":
                 values[arg.name] = list(value) if isinstance(value, tuple) else value
             else:
-                arrays[f"c{ci}.a{ai}"] = value.numpy()
+                arrays[f"c{ci}.a{ai}"] = value
         for k, u in enumerate(case.upstream):
-            arrays[f"c{ci}.u{k}"] = u.numpy()
+            arrays[f"c{ci}.u{k}"] = u
         for ai, dirs in case.directions.items():
             for m, v in enumerate(dirs):
-                arrays[f"c{ci}.d{ai}.{m}"] = v.numpy()
+                arrays[f"c{ci}.d{ai}.{m}"] = v
         header["cases"].append({"values": values, "calls": len(case.upstream), "eps": target.fd.eps,
                                 "fd": {str(ai): len(d) for ai, d in case.directions.items()}})
     return header, arrays
@@ -157,7 +157,7 @@ def _case(run: ChildRun, ci: int, record: Any, target: TargetSpec, case: Case) -
     if not forward.get("ok"):
         return Observation(forward_failure=failure_from_error(forward, "running forward"))
     output = _array(run, f"c{ci}.out", None)
-    sent = [digest(a.numpy()) if hasattr(a, "numpy") else None for a in case.args]
+    sent = [digest(a) if isinstance(a, np.ndarray) else None for a in case.args]
     forward_changed = _changed(sent, record.get("inputs_after_forward"))
     calls = []
     for k, call in enumerate(record.get("calls", [])[: len(case.upstream)]):
@@ -190,7 +190,7 @@ def _call(run: ChildRun, ci: int, k: int, call: Any, sent: list[str | None], cas
             arr = _array(run, f"c{ci}.k{k}.g{j}", tuple(int(d) for d in entry.get("shape", ())))
             if arr is not None:
                 grads[j] = arr
-    upstream_changed = call.get("grad_output_after") != digest(case.upstream[k].numpy())
+    upstream_changed = call.get("grad_output_after") != digest(case.upstream[k])
     return Call(is_tuple=bool(call.get("tuple")), entries=entries, grads=grads, upstream_changed=upstream_changed,
                 inputs_changed=_changed(sent, call.get("inputs_after")),
                 saved_changed=any(bool(x) for x in call.get("saved_changed", [])))

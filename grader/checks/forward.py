@@ -27,7 +27,7 @@ class ForwardCheck:
             return failure_verdict(obs.failure)
         if obs.forward_failure is not None:
             return failure_verdict(obs.forward_failure)
-        want = ctx.case.output.numpy()
+        want = ctx.case.output
         kind = obs.output_kind
         if kind.get("type") != "tensor":
             return Verdict("forward_mismatch", f"forward returned {kind.get('typename', 'None')}, not a tensor")

@@ -1,0 +1,51 @@
+"""Exercise 7: a two-layer network, backpropagated by hand.
+
+TwoLayerMLP is ``nn.Sequential(nn.Linear(in, hidden), nn.ReLU(), nn.Linear(hidden, out))`` written as a
+single function of the input and the four parameters:
+
+    z = x @ w1.T + b1          (N, hidden)     first Linear
+    h = relu(z)                (N, hidden)     ReLU
+    y = h @ w2.T + b2          (N, out)        second Linear
+
+Its backward is the whole of backpropagation in one place: walk the three steps in reverse order, and at
+each step turn the gradient of its output into the gradients of its inputs, with the rules of ex03 and ex04.
+
+Do not call autograd inside backward: work the derivatives out by hand.
+"""
+
+import torch
+
+
+class TwoLayerMLP(torch.autograd.Function):
+    """y = relu(x @ w1.T + b1) @ w2.T + b2: x (N, in), w1 (hidden, in), b1 (hidden,), w2 (out, hidden), b2 (out,)"""
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2):
+        z = x @ w1.T + b1
+        h = torch.clamp(z, min=0)
+        y = h @ w2.T + b2
+        ctx.save_for_backward(x, w1, w2, z, h)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        """Go backwards through the three steps, with g_y = grad_output (N, out).
+
+        Second Linear, y = h @ w2.T + b2 (ex04):
+            dL/dw2 = g_y.T @ h             (out, hidden)
+            dL/db2 = g_y.sum(0)            (out,)
+            g_h    = g_y @ w2              (N, hidden)    the gradient flowing on into h
+
+        ReLU, h = max(0, z) (ex03):
+            g_z    = g_h · [z > 0]         (N, hidden)
+
+        First Linear, z = x @ w1.T + b1 (ex04):
+            dL/dw1 = g_z.T @ x             (hidden, in)
+            dL/db1 = g_z.sum(0)            (hidden,)
+            dL/dx  = g_z @ w1              (N, in)
+
+        Return the five gradients in the order of the forward's arguments: (x, w1, b1, w2, b2).
+        """
+        x, w1, w2, z, h = ctx.saved_tensors
+        # TODO: return (dL/dx, dL/dw1, dL/db1, dL/dw2, dL/db2)
+        raise NotImplementedError('TODO: return (dL/dx, dL/dw1, dL/db1, dL/dw2, dL/db2)')

@@ -1,0 +1,60 @@
+"""Exercise 10: scaled dot-product attention.
+
+The core of a transformer. Every query row of q is compared with every key row of k; the scores go
+through a softmax, and the output is the resulting weighted average of the value rows of v:
+
+    s = q @ k.T / √d           (B, T, S)     scores
+    p = softmax(s, dim=-1)     (B, T, S)     attention weights, each row sums to 1
+    y = p @ v                  (B, T, dv)
+
+With ``causal=True``, query t may only attend to keys 0 … t: the scores above the diagonal are set to -∞
+before the softmax, so their weights are exactly 0.
+
+causal is a python bool and gets ``None`` as its gradient.
+
+Do not call autograd inside backward: work the derivatives out by hand.
+"""
+
+import math
+
+import torch
+
+
+class ScaledDotProductAttention(torch.autograd.Function):
+    """y = softmax(q @ k.T / √d [+ causal mask]) @ v: q (B, T, d), k (B, S, d), v (B, S, dv), y (B, T, dv)"""
+
+    @staticmethod
+    def forward(ctx, q, k, v, causal):
+        scale = 1 / math.sqrt(q.shape[-1])
+        s = q @ k.transpose(-2, -1) * scale                                 # (B, T, S)
+        if causal:
+            t, s_len = q.shape[-2], k.shape[-2]
+            allowed = torch.ones(t, s_len, dtype=torch.bool).tril()         # query i sees keys j <= i
+            s = s.masked_fill(~allowed, float("-inf"))
+        p = torch.softmax(s, dim=-1)
+        ctx.save_for_backward(q, k, v, p)
+        ctx.scale = scale
+        return p @ v
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        """Go back through the three steps with g = grad_output (B, T, dv); every product is batched over B.
+
+        y = p @ v (ex04's MatMul, per batch entry):
+            dL/dv = p.T @ g                          (B, S, dv)
+            dL/dp = g @ v.T                          (B, T, S)
+
+        p = softmax(s) along the last dim. With dp_i/ds_j = p_i (δ_ij - p_j), per row:
+            dL/ds_j = Σ_i dL/dp_i · p_i (δ_ij - p_j) = p_j · (dL/dp_j - Σ_i dL/dp_i · p_i)
+        The causal mask needs no extra work: masked entries have p = 0, so their dL/ds is 0 too.
+
+        s = q @ k.T · scale:
+            dL/dq = dL/ds @ k · scale                (B, T, d)
+            dL/dk = dL/ds.T @ q · scale              (B, S, d)
+
+        (".T" means transposing the last two dimensions.) causal is a python bool: return None for it.
+        """
+        q, k, v, p = ctx.saved_tensors
+        scale = ctx.scale
+        # TODO: return (dL/dq, dL/dk, dL/dv, None)
+        raise NotImplementedError('TODO: return (dL/dq, dL/dk, dL/dv, None)')

@@ -1,0 +1,85 @@
+"""Exercise 11: embeddings and a recurrent cell.
+
+Embedding looks up rows of a table: y[..., :] = weight[indices[...], :]. It is how a model turns token ids
+into vectors. The indices are integers and get ``None``; the table's gradient is a scatter-add, because the
+same row can be looked up several times.
+
+RNNCell is one step of a vanilla recurrent network: the new hidden state from the input and the previous
+hidden state, h' = tanh(x @ w_ih.T + h @ w_hh.T + b). Unrolled over a sequence, backpropagation through
+time calls this backward once per step.
+
+Do not call autograd inside backward: work the derivatives out by hand.
+"""
+
+import torch
+
+
+class Embedding(torch.autograd.Function):
+    """y = weight[indices]: indices int64 of any shape with entries in [0, V), weight (V, D), y (*indices.shape, D)"""
+
+    @staticmethod
+    def forward(ctx, indices, weight):
+        ctx.save_for_backward(indices)
+        ctx.weight_shape = weight.shape
+        ctx.weight_dtype = weight.dtype
+        return weight[indices]
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        """y[a, :] = weight[indices[a], :] for every position a of indices, so
+
+            dy[a, :]/dweight[r, :] = 1 if indices[a] = r, else 0
+
+        Row r of the table collects grad_output from every position that looked it up:
+
+            dL/dweight[r, :] = Σ_{a : indices[a] = r} grad_output[a, :]
+
+        Rows never looked up get 0; rows looked up several times get the sum (not just one of them).
+        Start from zeros of the table's shape and add every row of grad_output into its row, e.g. with
+        index_add_ on the flattened indices. indices are integers: return None for them.
+        """
+        indices, = ctx.saved_tensors
+        weight_shape, weight_dtype = ctx.weight_shape, ctx.weight_dtype
+        # TODO: return (None, dL/dweight), adding up the rows of repeated indices
+        # BEGIN SOLUTION
+        d = weight_shape[-1]
+        grad_weight = torch.zeros(weight_shape, dtype=weight_dtype)
+        grad_weight.index_add_(0, indices.reshape(-1), grad_output.reshape(-1, d))
+        return None, grad_weight
+        # END SOLUTION
+
+
+class RNNCell(torch.autograd.Function):
+    """h_new = tanh(x @ w_ih.T + h @ w_hh.T + b): x (N, I), h (N, H), w_ih (H, I), w_hh (H, H), b (H,)"""
+
+    @staticmethod
+    def forward(ctx, x, h, w_ih, w_hh, b):
+        h_new = torch.tanh(x @ w_ih.T + h @ w_hh.T + b)
+        ctx.save_for_backward(x, h, w_ih, w_hh, h_new)
+        return h_new
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        """Write a = x @ w_ih.T + h @ w_hh.T + b (N, H), so h_new = tanh(a). First through the tanh (ex03):
+
+            g_a = grad_output · (1 - h_new²)                          (N, H)
+
+        Then a is two Linear layers sharing one output (ex04), with upstream gradient g_a:
+
+            dL/dx    = g_a @ w_ih          (N, I)        dL/dw_ih = g_a.T @ x     (H, I)
+            dL/dh    = g_a @ w_hh          (N, H)        dL/dw_hh = g_a.T @ h     (H, H)
+            dL/db    = g_a.sum(0)          (H,)
+
+        Return the five gradients in the order of the forward's arguments: (x, h, w_ih, w_hh, b).
+        """
+        x, h, w_ih, w_hh, h_new = ctx.saved_tensors
+        # TODO: return (dL/dx, dL/dh, dL/dw_ih, dL/dw_hh, dL/db)
+        # BEGIN SOLUTION
+        g_a = grad_output * (1 - h_new ** 2)
+        grad_x = g_a @ w_ih
+        grad_h = g_a @ w_hh
+        grad_w_ih = g_a.T @ x
+        grad_w_hh = g_a.T @ h
+        grad_b = g_a.sum(0)
+        return grad_x, grad_h, grad_w_ih, grad_w_hh, grad_b
+        # END SOLUTION
