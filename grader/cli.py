@@ -126,3 +126,68 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo(f"grade: internal error: {type(exc).__name__}: {exc}", err=True)
         click.echo("".join(traceback.format_exception(exc)[-6:]), err=True)
         sys.exit(EXIT_INTERNAL)
+
+
+@cli.command("release")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path), required=False)
+@click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The course folder (default: the nearest folder above with a course.yaml).")
+@click.option("--check", is_flag=True, help="Only check that the committed exercises/ match the generated stubs.")
+def release_command(out: Path | None, course: Path | None, check: bool) -> None:
+    """Write the students' template repository to OUT (no solutions, no hidden cases)."""
+    from grader.release import drift, release
+    from grader.spec import load_course
+
+    spec = load_course(_course_root(str(course) if course else None))
+    if check:
+        problems = drift(spec)
+        for problem in problems:
+            click.echo(f"grade release --check: {problem}", err=True)
+        if problems:
+            click.echo("Regenerate the stubs with: grade release OUT, then copy OUT/exercises/ back.", err=True)
+        sys.exit(EXIT_FAILED if problems else EXIT_PASSED)
+    if out is None:
+        raise click.UsageError("OUT is required (or pass --check)")
+    written = release(spec, out)
+    click.echo(f"wrote {len(written)} files to {out}")
+
+
+@cli.command("validate")
+@click.argument("exercises", nargs=-1)
+@click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The course folder (default: the nearest folder above with a course.yaml).")
+@click.option("--seeds", type=click.IntRange(1, 100), default=10, show_default=True,
+              help="Seeds the solution must score full marks on.")
+def validate_command(exercises: tuple[str, ...], course: Path | None, seeds: int) -> None:
+    """Prove the checks: solutions full marks, stubs zero, every mutant of the solution caught."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from grader.sandbox.client import SandboxServer
+    from grader.spec import load_course
+    from grader.validate import validate_exercise
+
+    spec = load_course(_course_root(str(course) if course else None))
+    slugs = [s for name in (exercises or ("all",)) for s in spec.resolve(name)]
+    console = Console(stderr=False, highlight=False)
+    table = Table(title="grade validate")
+    for column in ("exercise", "solution", "stub", "mutants killed", "diagnosis accuracy", "equivalent"):
+        table.add_column(column)
+    results = []
+    with SandboxServer() as server:
+        with console.status("validating") as status:
+            for slug in slugs:
+                def progress(name: str, slug: str = slug) -> None:
+                    status.update(f"{slug}: {name}")
+
+                results.append(validate_exercise(spec, slug, server, seeds=seeds, progress=progress))
+    for v in results:
+        table.add_row(v.exercise, "ok" if not v.flaky else f"FLAKY ({len(v.flaky)})",
+                      "ok" if not v.stub_problems else "WRONG", f"{v.killed}/{v.total}",
+                      f"{v.accurate}/{v.killed}" if v.killed else "-", str(len(v.equivalent)))
+    console.print(table)
+    for v in results:
+        for line in v.flaky[:10] + v.stub_problems + [f"survived: {s}" for s in v.survivors] + \
+                [f"misdiagnosed: {m}" for m in v.misdiagnosed]:
+            console.print(f"{v.exercise}: {line}", markup=False)
+    sys.exit(EXIT_PASSED if all(v.ok for v in results) else EXIT_FAILED)

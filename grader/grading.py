@@ -23,11 +23,19 @@ def grade_exercise(course: CourseSpec, slug: str, submission: Submission, server
                    hidden: bool = False, seed: int | None = None) -> Report:
     exercise = load_exercise(course, slug, hidden=hidden)
     seed = course.seed if seed is None else seed
-    all_cases = [build_cases(exercise, i, seed, course.grad_outputs) for i in range(len(exercise.targets))]
     module = submission.module(slug, exercise.module)
+    return grade_module(course, exercise, module, server, seed)
+
+
+def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | str, server: SandboxServer, seed: int,
+                 only: str | None = None) -> Report:
+    """Grade one module (or, given a message, an unusable submission) against every target (or ``only`` one)."""
     rows: list[Row] = []
     printed: list[str] = []
-    for target, cases in zip(exercise.targets, all_cases, strict=True):
+    for index, target in enumerate(exercise.targets):
+        if only is not None and target.name != only:
+            continue
+        cases = build_cases(exercise, index, seed, course.grad_outputs)
         observations, static = _observe(course, exercise, target, cases, module, server, printed)
         rows.extend(score_rows(target, _rows(target, cases, observations, static)))
     score, max_score = totals(rows)

@@ -115,6 +115,18 @@ class TargetSpec:
 
 
 @dataclass(frozen=True)
+class MutantSpec:
+    """An instructor's known-wrong variant: ``find`` replaced by ``replace`` in the solution module."""
+
+    name: str
+    target: str
+    find: str
+    replace: str
+    expect: str
+    input: str | None = None
+
+
+@dataclass(frozen=True)
 class ExerciseSpec:
     id: str
     slug: str
@@ -122,6 +134,7 @@ class ExerciseSpec:
     module: str
     folder: Path
     targets: tuple[TargetSpec, ...]
+    mutants: tuple[MutantSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,8 +211,27 @@ def load_exercise(course: CourseSpec, slug: str, hidden: bool = False) -> Exerci
         raise node.fail("targets", "expected at least one target")
     if hidden:
         targets = _with_hidden(targets, course.root / "solutions" / slug / "hidden.yaml")
+    names = {t.name for t in targets}
+    mutants = tuple(_mutant(m, names) for m in node.children("mutants")) if node.has("mutants") else ()
     return ExerciseSpec(id=ex_id, slug=slug, title=node.get("title", str), module=module, folder=folder,
-                        targets=tuple(targets))
+                        targets=tuple(targets), mutants=mutants)
+
+
+def _mutant(node: Node, targets: set[str]) -> MutantSpec:
+    from grader.diagnose import HINTS
+
+    node.only({"name", "target", "find", "replace", "expect", "input"})
+    target = node.get("target", str)
+    if target not in targets:
+        raise node.fail("target", f"expected one of {', '.join(sorted(targets))}, got {target!r}")
+    expect = node.get("expect", str)
+    if expect not in HINTS or expect == "ok":
+        raise node.fail("expect", f"expected a diagnosis code such as sign_flipped, got {expect!r}")
+    find = node.get("find", str)
+    if not find:
+        raise node.fail("find", "expected the text of the solution to replace")
+    return MutantSpec(name=node.get("name", str), target=target, find=find, replace=node.get("replace", str, ""),
+                      expect=expect, input=node.data.get("input"))
 
 
 def _target(node: Node, course: CourseSpec) -> TargetSpec:

@@ -1,0 +1,110 @@
+"""``grade release``: the students' template repository, generated from the instructor's course.
+
+Each exercise folder is copied from ``exercises/`` except its module, which is regenerated from the
+solution with every solution block replaced by ``raise NotImplementedError("TODO: ...")``
+(:func:`grader.solutions.strip_solutions`). Solutions and hidden cases are never copied. ``--check``
+compares the committed ``exercises/`` with what release would write, so stubs cannot drift.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.errors import SpecError, UsageError
+from grader.solutions import SolutionMarkerError, strip_solutions
+from grader.spec import CourseSpec, load_exercise
+from grader.workflow import classroom_workflow
+
+STUDENT_README = """# {title}
+
+Each folder in `exercises/` is one exercise: read its README.md, then fill in the `backward` methods of its
+module. The `forward` methods are given.
+
+| exercise | title | file |
+|---|---|---|
+{rows}
+
+Check your work at any time:
+
+```
+grade ex01        # one exercise (or: grade 1, grade all)
+grade list        # the exercises
+```
+
+`grade` shows, for each operation and each input, whether your gradient is right and, if not, what is
+wrong with it (for example "grad_weight is the transpose of the expected gradient"). Pushing to GitHub runs
+the same checks (the Actions tab shows your points); your final grade comes from the instructor's run,
+which also uses cases you cannot see.
+"""
+
+
+@dataclass(frozen=True)
+class Stub:
+    """The stub module release generates for one exercise, and where it goes."""
+
+    slug: str
+    relative: Path
+    text: str
+
+
+def stubs(course: CourseSpec) -> list[Stub]:
+    out = []
+    for slug in course.exercises:
+        exercise = load_exercise(course, slug)
+        solution = course.root / "solutions" / slug / exercise.module
+        if not solution.is_file():
+            raise SpecError(solution, "", f"missing: release generates exercises/{slug}/{exercise.module} from it")
+        try:
+            text = strip_solutions(solution.read_text(encoding="utf-8"))
+        except SolutionMarkerError as exc:
+            raise SpecError(solution, "", str(exc)) from None
+        out.append(Stub(slug=slug, relative=Path("exercises") / slug / exercise.module, text=text))
+    return out
+
+
+def release(course: CourseSpec, out: Path) -> list[Path]:
+    """Write the student repository to ``out``; return the files written."""
+    root = course.root.resolve()
+    out = out.resolve()
+    if out == root or root in out.parents:
+        raise UsageError(f"release output {out} must be outside the course folder {root}")
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"release output {out} is not empty; choose a new folder")
+    written: list[Path] = []
+    for stub in stubs(course):
+        source = root / "exercises" / stub.slug
+        target = out / "exercises" / stub.slug
+        for path in sorted(source.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.name != "hidden.yaml":
+                dest = target / path.relative_to(source)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, dest)
+                written.append(dest)
+        (out / stub.relative).write_text(stub.text, encoding="utf-8")
+    written.append(_write(out / "course.yaml", (root / "course.yaml").read_text(encoding="utf-8")))
+    rows = "\n".join(f"| {s.split('_', 1)[0]} | {load_exercise(course, s).title} | `exercises/{s}/` |"
+                     for s in course.exercises)
+    written.append(_write(out / "README.md", STUDENT_README.format(title=course.title, rows=rows)))
+    written.append(_write(out / ".github" / "workflows" / "classroom.yml", classroom_workflow(course)))
+    written.append(_write(out / ".gitignore", "__pycache__/\n.venv/\n"))
+    return sorted(set(written))
+
+
+def drift(course: CourseSpec) -> list[str]:
+    """The committed stubs that differ from what release would generate (empty when in sync)."""
+    problems = []
+    for stub in stubs(course):
+        committed = course.root / stub.relative
+        if not committed.is_file():
+            problems.append(f"{stub.relative}: missing")
+        elif committed.read_text(encoding="utf-8") != stub.text:
+            problems.append(f"{stub.relative}: differs from the stub generated from solutions/{stub.slug}")
+    return problems
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
