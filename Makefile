@@ -24,6 +24,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
+	$(BIN)/grade release --check
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -61,8 +61,10 @@ def _course_root(course: str | None) -> Path:
 @click.option("--hidden", is_flag=True, help="Add the hidden cases of solutions/<exercise>/hidden.yaml.")
 @click.option("--json", "as_json", is_flag=True, help="Write exactly one JSON report to stdout.")
 @click.option("--seed", type=int, default=None, help="Seed for every generated input (default: the course's).")
+@click.option("--classroom", is_flag=True,
+              help="GitHub Classroom: append result=<base64 JSON> to $GITHUB_OUTPUT and exit 0 once written.")
 def exercise_command(exercise: str, submission_path: Path | None, course: Path | None, hidden: bool,
-                     as_json: bool, seed: int | None) -> None:
+                     as_json: bool, seed: int | None, classroom: bool) -> None:
     """Grade EXERCISE (ex03, 3, ex03_activations or all)."""
     from grader.sandbox.client import SandboxServer
     from grader.spec import load_course
@@ -81,7 +83,13 @@ def exercise_command(exercise: str, submission_path: Path | None, course: Path |
         server.close()
     from grader.writers import json_report, terminal
 
-    if as_json:
+    if classroom:
+        from grader.writers import classroom as classroom_writer
+
+        terminal.write(reports, sys.stdout)
+        if classroom_writer.write(reports) is not None:
+            sys.exit(EXIT_PASSED)
+    elif as_json:
         json_report.write(reports, sys.stdout, combined=exercise == "all")
         total = sum(r.score for r in reports)
         click.echo(f"{total:g} / {sum(r.max_score for r in reports):g}", err=True)
