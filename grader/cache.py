@@ -65,6 +65,10 @@ def save(name: str, cases: list[Case]) -> None:
         meta.append({"values": values, "n_args": len(case.args), "n_up": len(case.upstream),
                      "coords": {str(ai): list(c) for ai, c in case.coordinates.items()}})
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    save_arrays(name, arrays)
+
+
+def save_arrays(name: str, arrays: dict[str, np.ndarray]) -> None:
     try:
         folder = directory()
         folder.mkdir(parents=True, exist_ok=True)
@@ -78,11 +82,19 @@ def save(name: str, cases: list[Case]) -> None:
         return
 
 
-def load(name: str, target: TargetSpec) -> list[Case] | None:
-    path = directory() / f"{name}.npz"
+def load_arrays(name: str) -> dict[str, np.ndarray] | None:
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        with np.load(directory() / f"{name}.npz", allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def load(name: str, target: TargetSpec) -> list[Case] | None:
+    arrays = load_arrays(name)
+    if arrays is None:
+        return None
+    try:
         meta = json.loads(arrays["meta"].tobytes().decode())
         return [_case(arrays, ci, m, target) for ci, m in enumerate(meta)] if len(meta) == len(target.cases) else None
     except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError):

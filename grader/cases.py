@@ -65,3 +65,18 @@ def build_cases(exercise: ExerciseSpec, index: int, seed: int, grad_outputs: int
     cases = compute_cases(exercise, index, seed, grad_outputs)
     cache.save(key, cases)
     return cases
+
+
+def training_data(exercise: ExerciseSpec, index: int, seed: int) -> dict[str, np.ndarray]:
+    """Data, teacher targets ``t.y`` and initial parameters ``t.a<i>`` for the ``training`` check."""
+    from grader import cache
+
+    key = cache.key(exercise, exercise.targets[index], seed, -1) + "-training"
+    arrays = cache.load_arrays(key)
+    if arrays is not None:
+        return arrays
+    from grader.reference import compute_training
+
+    arrays = compute_training(exercise, index, seed)
+    cache.save_arrays(key, arrays)
+    return arrays

@@ -78,11 +78,9 @@ def value_verdict(label: str, got: Sequence[np.ndarray], want: Sequence[np.ndarr
     """Explain same-shaped gradients ``got[k]`` that differ from ``want[k]`` for the random ``grad_output``s."""
     if all_close(got, want, tol):
         return Verdict("ok", f"{label} matches torch autograd for {len(got)} random grad_outputs")
-    for g, w in zip(got, want, strict=True):
-        bad = ~np.isfinite(g) & np.isfinite(w)
-        if bad.any():
-            return Verdict("nan_or_inf", f"{label} has {int(bad.sum())} NaN or infinite element(s) where the "
-                                         f"expected gradient is finite, e.g. {worst_text(g, w)}")
+    nonfinite = nonfinite_verdict(label, got, want)
+    if nonfinite is not None:
+        return nonfinite
     if all_close(got, [-w for w in want], tol):
         return Verdict("sign_flipped", f"{label} is minus the expected gradient ({worst_text(got[0], want[0])})")
     if got[0].ndim == 2 and got[0].shape[0] == got[0].shape[1] and all_close([g.T for g in got], want, tol):
@@ -103,6 +101,16 @@ def value_verdict(label: str, got: Sequence[np.ndarray], want: Sequence[np.ndarr
     if all(not np.any(g) for g in got):
         return Verdict("wrong_values", f"{label} is all zeros ({worst_text(got[0], want[0])})")
     return Verdict("wrong_values", f"{label} is wrong: {worst_text(got[0], want[0])}")
+
+
+def nonfinite_verdict(label: str, got: Sequence[np.ndarray], want: Sequence[np.ndarray]) -> Verdict | None:
+    """``nan_or_inf`` when some ``got[k]`` is NaN or infinite where ``want[k]`` is finite, else ``None``."""
+    for g, w in zip(got, want, strict=True):
+        bad = ~np.isfinite(g) & np.isfinite(w)
+        if bad.any():
+            return Verdict("nan_or_inf", f"{label} has {int(bad.sum())} NaN or infinite element(s) where the "
+                                         f"expected gradient is finite, e.g. {worst_text(g, w)}")
+    return None
 
 
 def _factor(got: Sequence[np.ndarray], want: Sequence[np.ndarray], tol: Tolerance) -> float | None:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.cases import Case, build_cases
+import numpy as np
+
+from grader.cases import Case, build_cases, training_data
 from grader.checks import CHECKS, Context
+from grader.checks.training import training_row
+from grader.diagnose import Verdict
 from grader.policy import forbidden_calls
-from grader.probe import Failure, Observation, build_job, observe
+from grader.probe import Failure, Observation, build_job, observe, observe_training
 from grader.results import Report, Row
 from grader.sandbox.client import SandboxServer
 from grader.scoring import score_rows, totals
@@ -36,8 +40,14 @@ def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | st
         if only is not None and target.name != only:
             continue
         cases = build_cases(exercise, index, seed, course.grad_outputs)
-        observations, static = _observe(course, exercise, target, cases, module, server, printed)
-        rows.extend(score_rows(target, _rows(target, cases, observations, static)))
+        training = training_data(exercise, index, seed) if target.training else None
+        observations, static, losses = _observe(course, exercise, target, cases, module, server, printed, training)
+        target_rows = _rows(target, cases, observations, static)
+        if target.training is not None:
+            policy = next((r for r in target_rows if r.check == "policy" and not r.passed), None)
+            blocked = Verdict(policy.diagnosis, policy.message) if policy else None
+            target_rows.append(training_row(target, losses, blocked))
+        rows.extend(score_rows(target, target_rows))
     score, max_score = totals(rows)
     sandbox = {"server": "fork", **server.info} if not isinstance(module, str) else {}
     sandbox.pop("pid", None)
@@ -46,18 +56,20 @@ def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | st
 
 
 def _observe(course: CourseSpec, exercise: ExerciseSpec, target: TargetSpec, cases: list[Case],
-             module: Module | str, server: SandboxServer, printed: list[str]
-             ) -> tuple[list[Observation], tuple[str, ...]]:
+             module: Module | str, server: SandboxServer, printed: list[str], training: dict[str, np.ndarray] | None
+             ) -> tuple[list[Observation], tuple[str, ...], np.ndarray | Failure]:
     if isinstance(module, str):
-        return [Observation(failure=Failure("exception", module)) for _ in cases], ()
+        failure = Failure("exception", module)
+        return [Observation(failure=failure) for _ in cases], (), failure
     static = tuple(forbidden_calls(module.source, target.name))
-    job, arrays = build_job(exercise.module, target, cases)
+    job, arrays = build_job(exercise.module, target, cases, training)
     server.ping()
     run = server.run(job, arrays, module.files, course.limits)
     if run.output:
         cut = " [output truncated]" if run.output_truncated else ""
         printed.append(f"--- {target.name} ---\n{run.output}{cut}\n")
-    return observe(run, target, cases, course.limits), static
+    losses = observe_training(run, course.limits) if training is not None else Failure("crashed", "no training")
+    return observe(run, target, cases, course.limits), static, losses
 
 
 def _rows(target: TargetSpec, cases: list[Case], observations: list[Observation], static: tuple[str, ...]

@@ -20,7 +20,7 @@ class NotebookError(ValueError):
 
 def notebook_to_source(raw: bytes, name: str = "notebook.ipynb") -> str:
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise NotebookError(f"{name} is not UTF-8 text (byte {exc.start})") from None
     try:

@@ -32,8 +32,9 @@ def forbidden_calls(source: str, target: str) -> list[str]:
     found: list[str] = []
     while todo:
         node = todo.pop()
+        harmless = _grad_switched_off(node)
         for sub in ast.walk(node):
-            what = _flag(sub, set(classes), imported)
+            what = "" if id(sub) in harmless else _flag(sub, set(classes), imported)
             if what:
                 found.append(f"line {getattr(sub, 'lineno', '?')}: {what}")
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in functions \
@@ -41,6 +42,19 @@ def forbidden_calls(source: str, target: str) -> list[str]:
                 seen.add(sub.func.id)
                 todo.append(functions[sub.func.id])
     return _longest_per_line(found)
+
+
+def _grad_switched_off(node: ast.AST) -> set[int]:
+    """The ``set_grad_enabled`` references in ``set_grad_enabled(False)`` calls: switching grad mode *off* is
+    harmless (the child's watch ignores it too), so they are not flagged."""
+    harmless = set()
+    for sub in ast.walk(node):
+        if not isinstance(sub, ast.Call) or _dotted(sub.func).split(".")[-1] != "set_grad_enabled":
+            continue
+        mode = sub.args[0] if sub.args else next((k.value for k in sub.keywords if k.arg == "mode"), None)
+        if isinstance(mode, ast.Constant) and not mode.value:
+            harmless.add(id(sub.func))
+    return harmless
 
 
 def _dotted(node: ast.AST) -> str:

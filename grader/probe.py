@@ -78,7 +78,8 @@ class Observation:
     forbidden: tuple[str, ...] = ()
 
 
-def build_job(module: str, target: TargetSpec, cases: list[Case]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def build_job(module: str, target: TargetSpec, cases: list[Case], training: dict[str, np.ndarray] | None = None
+              ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     nonce = uuid.uuid4().hex
     header: dict[str, Any] = {
         "nonce": nonce, "module": module, "target": target.name,
@@ -99,7 +100,29 @@ def build_job(module: str, target: TargetSpec, cases: list[Case]) -> tuple[dict[
                 arrays[f"c{ci}.d{ai}.{m}"] = v
         header["cases"].append({"values": values, "calls": len(case.upstream), "eps": target.fd.eps,
                                 "fd": {str(ai): len(d) for ai, d in case.directions.items()}})
+    if training is not None and target.training is not None:
+        arrays.update(training)
+        header["training"] = {"steps": target.training.steps, "lr": target.training.lr,
+                              "params": [i for i in range(1, len(target.args))]}
     return header, arrays
+
+
+def observe_training(run: ChildRun, limits: Limits) -> np.ndarray | Failure:
+    """The loss after each SGD step of the ``training`` check, or why there is none."""
+    whole = _run_failure(run, limits)
+    if whole is None and run.header.get("load"):
+        whole = failure_from_error(run.header["load"], "loading your module")
+    if whole is not None:
+        return whole
+    record = run.header.get("training")
+    if not isinstance(record, dict):
+        return Failure("crashed", "the training run was not reported")
+    if record.get("error"):
+        return failure_from_error(record["error"], "training a network with your backward")
+    losses = run.arrays.get("t.loss")
+    if losses is None or losses.ndim != 1 or losses.dtype != np.float64 or not losses.size:
+        return Failure("crashed", "the training losses were not reported")
+    return losses
 
 
 def observe(run: ChildRun, target: TargetSpec, cases: list[Case], limits: Limits) -> list[Observation]:

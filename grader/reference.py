@@ -173,3 +173,21 @@ def _directions(x: torch.Tensor, n_random: int, n_coords: int, gen: torch.Genera
         dirs.append(e.reshape(x.shape))
         coords.append(int(flat))
     return tuple(dirs), tuple(coords)
+
+
+def compute_training(exercise: ExerciseSpec, index: int, seed: int) -> dict[str, Any]:
+    """A regression task: data ``x``, a teacher with random parameters, and a small random initialisation."""
+    target = exercise.targets[index]
+    spec = target.training
+    assert spec is not None
+    gen = torch.Generator().manual_seed(_stable_seed(seed, exercise.id, target.name, "training"))
+    shapes = [spec.shapes[a.name] for a in target.args]
+    data = torch.randn(shapes[0], generator=gen, dtype=torch.float64)
+    teacher = [data] + [torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes[1:]]
+    with torch.no_grad():
+        targets = evaluate(compile_reference(exercise, index), target, teacher)
+    targets = (targets - targets.mean()) / targets.std().clamp_min(1e-12)
+    arrays = {"t.y": _np(targets), "t.a0": _np(data)}
+    for i, shape in enumerate(shapes[1:], start=1):
+        arrays[f"t.a{i}"] = _np(spec.init_std * torch.randn(shape, generator=gen, dtype=torch.float64))
+    return arrays

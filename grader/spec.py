@@ -98,6 +98,22 @@ class CaseSpec:
 
 
 @dataclass(frozen=True)
+class TrainingSpec:
+    """The ``training`` check: fit a regression with plain SGD through the student's backward.
+
+    The first argument is the data; the other float tensors are parameters. Targets come from a *teacher*:
+    the reference with its own random parameters. The loss is the mean squared error, and it must fall
+    below ``threshold`` within ``steps`` steps of ``p ← p - lr · ∂L/∂p``.
+    """
+
+    shapes: dict[str, tuple[int, ...]]
+    steps: int = 300
+    lr: float = 0.05
+    threshold: float = 0.05
+    init_std: float = 0.5
+
+
+@dataclass(frozen=True)
 class TargetSpec:
     """One ``autograd.Function`` subclass to grade."""
 
@@ -108,6 +124,7 @@ class TargetSpec:
     cases: tuple[CaseSpec, ...]
     tolerance: Tolerance
     fd: FiniteDifferences
+    training: TrainingSpec | None = None
 
     @property
     def grad_args(self) -> tuple[ArgSpec, ...]:
@@ -235,7 +252,7 @@ def _mutant(node: Node, targets: set[str]) -> MutantSpec:
 
 
 def _target(node: Node, course: CourseSpec) -> TargetSpec:
-    node.only({"name", "reference", "args", "points", "cases", "tolerance", "gradcheck"})
+    node.only({"name", "reference", "args", "points", "cases", "tolerance", "gradcheck", "training"})
     args = tuple(_arg(a) for a in node.children("args"))
     names = [a.name for a in args]
     if len(set(names)) != len(names):
@@ -252,7 +269,19 @@ def _target(node: Node, course: CourseSpec) -> TargetSpec:
         name=node.get("name", str), reference=node.get("reference", str), args=args, points=points,
         cases=cases, tolerance=_tolerance(node.child("tolerance"), course.tolerance),
         fd=_fd(node.child("gradcheck"), course.fd),
+        training=_training(node.child("training"), args) if node.has("training") else None,
     )
+
+
+def _training(node: Node, args: tuple[ArgSpec, ...]) -> TrainingSpec:
+    node.only({"shapes", "steps", "lr", "threshold", "init_std"})
+    if any(a.kind != "tensor" for a in args):
+        raise node.fail("", "training needs a target whose arguments are all float tensors")
+    shapes = _case(Node({"name": "training", "shapes": node.data.get("shapes")}, node.path, node.key), args,
+                   hidden=False).shapes
+    return TrainingSpec(shapes=shapes, steps=node.positive("steps", int, 300), lr=node.positive("lr", float, 0.05),
+                        threshold=node.positive("threshold", float, 0.05),
+                        init_std=node.positive("init_std", float, 0.5))
 
 
 def _arg(node: Node) -> ArgSpec:

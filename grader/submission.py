@@ -8,6 +8,7 @@ still a :class:`Submission`, whose ``problem`` says why; it is graded to zero wi
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import stat
@@ -74,11 +75,12 @@ class Submission:
             except NotebookError as exc:
                 return str(exc)
         else:
+            bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # Windows editors add one
             try:
-                text = raw.decode("utf-8")
+                text = raw[bom:].decode("utf-8")
             except UnicodeDecodeError as exc:
-                return (f"{PurePosixPath(path).name} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at position "
-                        f"{exc.start}): save it with UTF-8 encoding")
+                return (f"{PurePosixPath(path).name} is not UTF-8 text (byte 0x{raw[bom + exc.start]:02x} at position "
+                        f"{bom + exc.start}): save it with UTF-8 encoding")
         problem = _syntax_problem(text, module)
         if problem:
             return problem

@@ -2,7 +2,8 @@
 
 One row per forward argument: the right count, ``None`` exactly where the argument is not a float tensor,
 the input's dtype and shape, nothing modified in place, and linearity in ``grad_output``: a VJP is linear,
-so ``backward(α u₀ + β u₁)`` must equal ``α backward(u₀) + β backward(u₁)``.
+so ``backward(α u₀ + β u₁)`` must equal ``α backward(u₀) + β backward(u₁)``. Linearity cannot be judged on
+NaN or infinite values, so those are reported as ``nan_or_inf`` first.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from grader.cases import LINEAR_MIX
 from grader.checks.base import Context, gated
 from grader.compare import all_close, worst_text
-from grader.diagnose import Verdict
+from grader.diagnose import Verdict, nonfinite_verdict
 from grader.results import Row
 
 
@@ -41,6 +42,11 @@ class ContractCheck:
 
     def _linearity(self, ctx: Context, ai: int) -> Verdict:
         label = ctx.label(ai)
+        expected = [e[ai] for e in ctx.case.expected[: len(ctx.obs.calls)]]
+        nonfinite = nonfinite_verdict(label, [c.grads[ai] for c in ctx.obs.calls],
+                                      [e for e in expected if e is not None])
+        if nonfinite is not None:
+            return nonfinite
         g0, g1 = ctx.obs.calls[0].grads[ai], ctx.obs.calls[1].grads[ai]
         mixed = ctx.obs.calls[-1].grads[ai]
         alpha, beta = LINEAR_MIX

@@ -5,9 +5,15 @@ the forward's is ``⟨u, (f(x + h v) - f(x - h v)) / 2h⟩``; the two agree up t
 the VJP of forward. Directions are a few random unit vectors and a few sampled coordinates ``e_i`` (which
 check single elements), so the cost is a fixed number of forward calls whatever the tensor's size, unlike
 ``torch.autograd.gradcheck``, which perturbs every element.
+
+A mismatch is explained with the same patterns as the ``autograd`` row, as far as directional derivatives
+can tell them apart: minus the slope, another input's slope (``swapped_inputs``), the slope under
+``u = 1`` (``ignores_upstream_grad``), a constant multiple.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,6 +22,21 @@ from grader.compare import index_text, num
 from grader.diagnose import Verdict, describe_factor
 from grader.probe import Failure
 from grader.results import Row
+from grader.spec import FiniteDifferences
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One direction: the backward's ``⟨g, v⟩``, the forward's ``⟨u, J v⟩``, the scale of both, and the
+    flat coordinate when ``v`` is a unit vector ``e_i`` (``None`` for a random direction)."""
+
+    analytic: float
+    numeric: float
+    bound: float
+    coord: int | None
+
+    def agrees(self, fd: FiniteDifferences) -> bool:
+        return abs(self.analytic - self.numeric) <= fd.rtol * abs(self.numeric) + fd.atol * max(self.bound, 1e-300)
 
 
 class GradcheckCheck:
@@ -37,46 +58,84 @@ class GradcheckCheck:
             return Verdict("crashed", "finite differences of your forward were not reported")
         if isinstance(jvps, Failure):
             return failure_verdict(jvps)
-        label, name = ctx.label(ai), ctx.target.args[ai].name
+        label = ctx.label(ai)
         u = ctx.case.upstream[0]
         grad = ctx.obs.calls[0].grads[ai]
-        fd_eps = ctx.target.fd
-        pairs = []
-        for v, jvp, coord in zip(ctx.case.directions[ai], jvps, ctx.case.coordinates[ai], strict=True):
-            vv = v
-            numeric = float(np.sum(u * jvp))
-            analytic = float(np.sum(grad * vv))
-            bound = float(np.linalg.norm(u) * np.linalg.norm(jvp) + np.linalg.norm(grad) * np.linalg.norm(vv))
-            pairs.append((analytic, numeric, bound, coord))
-        if not all(np.isfinite(a) for a, _, _, _ in pairs):
+        probes = _probes(grad, u, ctx.case.directions[ai], jvps, ctx.case.coordinates[ai])
+        if not all(np.isfinite(p.analytic) for p in probes):
             return Verdict("nan_or_inf", f"{label} contains NaN or infinity")
-        bad = [p for p in pairs if abs(p[0] - p[1]) > fd_eps.rtol * abs(p[1]) + fd_eps.atol * max(p[2], 1e-300)]
+        bad = [p for p in probes if not p.agrees(ctx.target.fd)]
         if not bad:
             return Verdict("ok", f"{label} agrees with finite differences of your forward along "
-                                 f"{len(pairs)} directions")
-        return self._explain(label, name, pairs, bad, ctx, ai)
+                                 f"{len(probes)} directions")
+        return self._explain(label, probes, bad, ctx, ai)
 
-    def _explain(self, label: str, name: str, pairs: list, bad: list, ctx: Context, ai: int) -> Verdict:
-        numeric = np.array([p[1] for p in pairs])
-        analytic = np.array([p[0] for p in pairs])
-        big = np.abs(numeric) > 1e-8 * max(float(np.max(np.abs(numeric))), 1e-300)
-        if big.any():
-            ratios = analytic[big] / numeric[big]
-            c = float(np.median(ratios))
-            if np.allclose(ratios, c, rtol=1e-3, atol=1e-6):
-                if abs(c + 1) < 1e-3:
-                    return Verdict("sign_flipped", f"{label} is minus the slope of your forward measured by finite "
-                                                   "differences")
-                if abs(c) > 1e-6:
-                    return Verdict("scaled", f"{label} is off by a factor of {describe_factor(c, ctx.sizes)} "
-                                             "compared with finite differences of your forward")
-        analytic_value, numeric_value, _, coord = max(bad, key=lambda p: abs(p[0] - p[1]))
-        if coord is None:
+    def _explain(self, label: str, probes: list[Probe], bad: list[Probe], ctx: Context, ai: int) -> Verdict:
+        c = _common_ratio(probes)
+        if c is not None and abs(c + 1) < 1e-3:
+            return Verdict("sign_flipped", f"{label} is minus the slope of your forward measured by finite differences")
+        other = _swapped_with(ctx, ai)
+        if other is not None:
+            return Verdict("swapped_inputs", f"{label} matches finite differences of your forward with respect to "
+                                             f"{other}, not {ctx.target.args[ai].name}: the gradients of two inputs "
+                                             "are exchanged")
+        grad = ctx.obs.calls[0].grads[ai]
+        jvps = ctx.obs.fd[ai]
+        assert not isinstance(jvps, Failure)
+        ones = np.ones_like(ctx.case.upstream[0])
+        if all(p.agrees(ctx.target.fd) for p in _probes(grad, ones, ctx.case.directions[ai], jvps,
+                                                          ctx.case.coordinates[ai])):
+            return Verdict("ignores_upstream_grad", f"{label} matches finite differences of your forward for "
+                                                    "grad_output = 1 but not for the random grad_output: it is not "
+                                                    "multiplied by grad_output")
+        if c is not None and abs(c) > 1e-6:
+            return Verdict("scaled", f"{label} is off by a factor of {describe_factor(c, ctx.sizes)} "
+                                     "compared with finite differences of your forward")
+        worst = max(bad, key=lambda p: abs(p.analytic - p.numeric))
+        if worst.coord is None:
             where = "along a random direction"
         else:
             shape = tuple(ctx.case.args[ai].shape)
-            where = f"at element {index_text(tuple(int(i) for i in np.unravel_index(coord, shape)))} of {name}"
+            index = tuple(int(i) for i in np.unravel_index(worst.coord, shape))
+            where = f"at element {index_text(index)} of {ctx.target.args[ai].name}"
         return Verdict("wrong_values", f"{label} disagrees with finite differences of your forward {where}: "
-                                       f"backward gives {num(analytic_value)}, finite differences give "
-                                       f"{num(numeric_value)}")
+                                       f"backward gives {num(worst.analytic)}, finite differences give "
+                                       f"{num(worst.numeric)}")
 
+
+def _probes(grad: np.ndarray, u: np.ndarray, directions: tuple[np.ndarray, ...], jvps: tuple[np.ndarray, ...],
+            coordinates: tuple[int | None, ...]) -> list[Probe]:
+    probes = []
+    for v, jvp, coord in zip(directions, jvps, coordinates, strict=True):
+        bound = float(np.linalg.norm(u) * np.linalg.norm(jvp) + np.linalg.norm(grad) * np.linalg.norm(v))
+        probes.append(Probe(analytic=float(np.sum(grad * v)), numeric=float(np.sum(u * jvp)), bound=bound,
+                            coord=coord))
+    return probes
+
+
+def _common_ratio(probes: list[Probe]) -> float | None:
+    """The constant ``c`` with ``analytic ≈ c · numeric`` along every direction that has a slope, if any."""
+    numeric = np.array([p.numeric for p in probes])
+    analytic = np.array([p.analytic for p in probes])
+    big = np.abs(numeric) > 1e-8 * max(float(np.max(np.abs(numeric))), 1e-300)
+    if not big.any():
+        return None
+    ratios = analytic[big] / numeric[big]
+    c = float(np.median(ratios))
+    return c if np.allclose(ratios, c, rtol=1e-3, atol=1e-6) else None
+
+
+def _swapped_with(ctx: Context, ai: int) -> str | None:
+    """The other input whose finite differences this gradient matches (it is that input's gradient), if any."""
+    grad = ctx.obs.calls[0].grads[ai]
+    u = ctx.case.upstream[0]
+    for j, arg in enumerate(ctx.target.args):
+        jvps = ctx.obs.fd.get(j)
+        if j == ai or not arg.differentiable or jvps is None or isinstance(jvps, Failure):
+            continue
+        if tuple(ctx.case.args[j].shape) != grad.shape:
+            continue
+        probes = _probes(grad, u, ctx.case.directions[j], jvps, ctx.case.coordinates[j])
+        if all(p.agrees(ctx.target.fd) for p in probes):
+            return arg.name
+    return None

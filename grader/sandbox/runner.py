@@ -27,7 +27,6 @@ from grader.sandbox.protocol import digest
 from grader.sandbox.watch import AutogradWatch
 
 _np_array = np.array
-_np_ascontiguous = np.ascontiguousarray
 _from_numpy = torch.from_numpy
 _is_tensor = torch.is_tensor
 _detach = torch.Tensor.detach
@@ -53,7 +52,36 @@ def run_job(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path
         return result, out
     for ci, case in enumerate(header["cases"]):
         result["cases"].append(_run_case(fn, header, case, ci, arrays, out, watch, path))
+    if header.get("training"):
+        result["training"] = _train(fn, header, arrays, out, path)
     return result, out
+
+
+def _train(fn: Any, header: dict, arrays: dict, out: dict, path: Path) -> dict[str, Any]:
+    """Plain SGD on the mean squared error, each gradient taken from a raw call of the student's backward."""
+    spec = header["training"]
+    names = [a["name"] for a in header["args"]]
+    values = [_from_numpy(_np_array(arrays[f"t.a{i}"])) for i in range(len(names))]
+    target = _from_numpy(_np_array(arrays["t.y"]))
+    losses: list[float] = []
+    try:
+        for _step in range(int(spec["steps"])):
+            inputs = [_detach(v).requires_grad_(i in spec["params"]) for i, v in enumerate(values)]
+            output = fn.apply(*inputs)
+            diff = _detach(output) - target
+            losses.append(float((diff * diff).mean()))
+            with _no_grad():
+                grads = fn.backward(output.grad_fn, 2.0 * diff / diff.numel())
+            grads = list(grads) if _isinstance(grads, tuple | list) else [grads]
+            for i in spec["params"]:
+                g = grads[i] if i < len(grads) else None
+                if not _is_tensor(g) or tuple(g.shape) != tuple(values[i].shape):
+                    raise ValueError(f"grad_{names[i]} is not a tensor of shape {list(values[i].shape)}")
+                values[i] = values[i] - float(spec["lr"]) * _detach(g).to(values[i].dtype)
+    except BaseException as exc:  # noqa: B036
+        return {"error": _error(exc, path)}
+    out["t.loss"] = _np_array(losses, dtype=np.float64)
+    return {"steps": len(losses)}
 
 
 def _load_target(path: Path, target: str, nonce: str) -> Any:
@@ -117,16 +145,16 @@ def _call_backward(fn: Any, header: dict, case: dict, ci: int, k: int, arrays: d
         output = fn.apply(*args)
         ctx = output.grad_fn
         saved = [t for t in getattr(ctx, "saved_tensors", ()) if _is_tensor(t)]
-        saved_before = [digest(_numbers(t)) for t in saved]
+        saved_before = [digest(_raw(t)) for t in saved]
         upstream = _from_numpy(_np_array(arrays[f"c{ci}.u{k}"]))
         with _no_grad(), watch.active():
             returned = fn.backward(ctx, upstream)
     except BaseException as exc:  # noqa: B036
         call["error"] = _error(exc, path)
         return call
-    call["grad_output_after"] = digest(_numbers(upstream))
+    call["grad_output_after"] = digest(_raw(upstream))
     call["inputs_after"] = _digests(args)
-    call["saved_changed"] = [digest(_numbers(t)) != before for t, before in zip(saved, saved_before, strict=False)]
+    call["saved_changed"] = [digest(_raw(t)) != before for t, before in zip(saved, saved_before, strict=False)]
     is_tuple = _isinstance(returned, tuple | list)
     entries = list(returned) if is_tuple else [returned]
     call["tuple"] = is_tuple
@@ -161,11 +189,16 @@ def _finite_differences(fn: Any, header: dict, case: dict, ci: int, ai: int, cou
 
 
 def _numbers(tensor: Any) -> np.ndarray:
-    return _np_ascontiguous(_to_numpy(_detach(tensor).to("cpu")).astype(np.float64, copy=True))
+    return _np_array(_to_numpy(_detach(tensor).to("cpu")), dtype=np.float64, order="C")
+
+
+def _raw(tensor: Any) -> np.ndarray:
+    """A tensor's own values and dtype, for fingerprints that must match what the grader sent."""
+    return _np_array(_to_numpy(_detach(tensor).to("cpu")), order="C")
 
 
 def _digests(args: list[Any]) -> list[str | None]:
-    return [digest(_numbers(a)) if _is_tensor(a) else None for a in args]
+    return [digest(_raw(a)) if _is_tensor(a) else None for a in args]
 
 
 def _describe(value: Any) -> dict[str, Any]:
