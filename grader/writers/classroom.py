@@ -28,10 +28,10 @@ def result(report: Report, error: str = "") -> dict[str, Any]:
         failed = [r for r in rows if not r.passed]
         message = "; ".join(dict.fromkeys(f"{r.diagnosis}: {printable(r.message)}" for r in failed))[:1000]
         tests.append({"name": name, "status": "fail" if failed else "pass",
-                      "score": round(sum(r.score for r in rows), 4), "message": message or "ok",
+                      "score": round(sum(r.score for r in rows), 10), "message": message or "ok",
                       "line_no": 0, "execution_time": "0s"})
     status = "error" if error else ("pass" if report.passed else "fail")
-    return {"version": 1, "status": status, "max_score": round(report.max_score, 4), "tests": tests}
+    return {"version": 1, "status": status, "max_score": round(report.max_score, 10), "tests": tests}
 
 
 def encode(data: dict[str, Any]) -> str:
