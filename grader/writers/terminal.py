@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from grader.escape import printable
+from grader.escape import log_line
 from grader.results import CHECK_KINDS, Report, Row
 
 _OP = "(whole op)"
@@ -42,7 +42,7 @@ def render(report: Report, show_output: bool = True) -> Panel:
         parts.extend(_problems(rows))
     if show_output and report.output:
         parts.append(Text("Your code printed:", style="bold yellow"))
-        parts.append(Text(printable(report.output[:4000]), style="dim"))
+        parts.append(Text(log_line(report.output[:4000]), style="dim"))
     style = "green" if report.passed else "red"
     parts.append(Text(f"Score: {report.score:g} / {report.max_score:g}", style=f"bold {style}"))
     title = Text(f"{report.exercise} · {report.title}", style="bold")
@@ -96,7 +96,7 @@ def _problems(rows: list[Row]) -> list[Text]:
         text.append(f"✗ {name}: ", style="bold red")
         text.append(code, style="bold")
         text.append(f"  [{checks}; {cases}]\n", style="dim")
-        text.append("  " + printable(first.message).replace("\n", "\n  "))
+        text.append("  " + log_line(first.message).replace("\n", "\n  "))
         if first.hint:
             text.append("\n  hint: ", style="yellow")
             text.append(first.hint)
