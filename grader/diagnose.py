@@ -59,17 +59,19 @@ def shape_verdict(label: str, got: np.ndarray, input_shape: tuple[int, ...], wan
     if len(shape) == 2 and shape == input_shape[::-1] and all_close([got.T], [want], tol):
         return Verdict("transposed", f"{label} is the transpose of the expected gradient: it has shape "
                                      f"{list(shape)} but the input has shape {list(input_shape)}")
-    if _broadcasts_to(input_shape, shape):
-        reduced = _sum_to(got, input_shape)
-        verdict = "summing it back would give the right values" if all_close([reduced], [want], tol) else \
+    broadcast = _broadcasts_to(input_shape, shape)
+    sums_back = broadcast and all_close([_sum_to(got, input_shape)], [want], tol)
+    if not sums_back:
+        for name, other in others.items():
+            if other.shape == shape and all_close([got], [other], tol):
+                return Verdict("swapped_inputs", f"{label} (shape {list(shape)}) equals the gradient of {name}: "
+                                                 "the gradients of two inputs are exchanged")
+    if broadcast:
+        verdict = "summing it back would give the right values" if sums_back else \
             "even summed back, its values would be wrong"
         return Verdict("broadcast_not_reduced",
                        f"{label} has the broadcast shape {list(shape)}, not the input's shape "
                        f"{list(input_shape)}: you did not sum it over the broadcast dimensions ({verdict})")
-    for name, other in others.items():
-        if other.shape == shape and all_close([got], [other], tol):
-            return Verdict("swapped_inputs", f"{label} (shape {list(shape)}) equals the gradient of {name}: "
-                                             "the gradients of two inputs are exchanged")
     return Verdict("wrong_shape", f"{label} has shape {list(shape)} but its input has shape {list(input_shape)}")
 
 

@@ -63,7 +63,7 @@ def _observe(course: CourseSpec, exercise: ExerciseSpec, target: TargetSpec, cas
         return [Observation(failure=failure) for _ in cases], (), failure
     static = tuple(forbidden_calls(module.source, target.name))
     job, arrays = build_job(exercise.module, target, cases, training)
-    server.ping()
+    server.ping(course.limits)
     run = server.run(job, arrays, module.files, course.limits)
     if run.output:
         cut = " [output truncated]" if run.output_truncated else ""

@@ -61,9 +61,11 @@ class GradcheckCheck:
         label = ctx.label(ai)
         u = ctx.case.upstream[0]
         grad = ctx.obs.calls[0].grads[ai]
+        if not np.all(np.isfinite(grad)):
+            count = int(np.sum(~np.isfinite(grad)))
+            return Verdict("nan_or_inf", f"{label} has {count} NaN or infinite element(s), so it cannot match the "
+                                         "finite slope of your forward")
         probes = _probes(grad, u, ctx.case.directions[ai], jvps, ctx.case.coordinates[ai])
-        if not all(np.isfinite(p.analytic) for p in probes):
-            return Verdict("nan_or_inf", f"{label} contains NaN or infinity")
         bad = [p for p in probes if not p.agrees(ctx.target.fd)]
         if not bad:
             return Verdict("ok", f"{label} agrees with finite differences of your forward along "

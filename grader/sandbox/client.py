@@ -7,8 +7,10 @@ torch the moment it is spawned, in parallel with the grader's own start-up.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -64,7 +66,7 @@ class SandboxServer:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-c", _BOOT.format(root=root)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                close_fds=True,
+                close_fds=True, env=_server_environment(), cwd=tempfile.gettempdir(),
             )
         return self
 
@@ -79,11 +81,14 @@ class SandboxServer:
         assert self.process is not None and self.process.stdin and self.process.stdout
         return self.process.stdin, self.process.stdout
 
-    def ping(self) -> dict[str, Any]:
-        """Wait until the server has imported torch; return what it reports about itself."""
+    def ping(self, limits: Limits | None = None) -> dict[str, Any]:
+        """Wait until the server has imported torch; return what it reports about itself.
+
+        The reply includes which isolation layers a probe child could apply on this host.
+        """
         if not self.info:
             requests, replies = self._streams()
-            write_frame(requests, encode({"op": "ping"}))
+            write_frame(requests, encode({"op": "ping", "limits": _limit_dict(limits or Limits())}))
             self.info, _ = decode(read_frame(replies, MAX_REPLY), MAX_REPLY)
         return self.info
 
@@ -134,6 +139,14 @@ class SandboxServer:
                 self.process.stdout.close()
             self.process = None
             self.info = {}
+
+
+def _server_environment() -> dict[str, str]:
+    """A minimal environment: no tokens or secrets of the grader's own environment reach student code."""
+    keep = ("PATH", "LANG", "LC_ALL", "TMPDIR", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "SYSTEMROOT")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
 
 
 def _header_length(message: bytes) -> int:

@@ -9,6 +9,7 @@ a child subreaper, so daemons that called ``setsid`` are found too), and replies
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -22,6 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
+from grader.sandbox import isolation
 from grader.sandbox import limits as rlimits
 from grader.sandbox.protocol import decode, encode, read_frame, write_frame
 from grader.sandbox.runner import run_job
@@ -46,9 +48,39 @@ def main() -> None:
         except EOFError:
             return
         if header.get("op") == "ping":
-            write_frame(replies, encode({"ok": True, "subreaper": subreaper, "pid": os.getpid()}))
+            layers = _probe_layers(header.get("limits"))
+            write_frame(replies, encode({"ok": True, "subreaper": subreaper, "pid": os.getpid(), **layers}))
             continue
         write_frame(replies, _serve(header, arrays, protocol_fds))
+
+
+def _probe_layers(limits: dict[str, Any] | None) -> dict[str, Any]:
+    """Fork a throwaway child that applies every layer, and report which ones took effect on this host."""
+    read_end, write_end = os.pipe()
+    workdir = Path(tempfile.mkdtemp(prefix="grade-probe-"))
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(read_end)
+            applied = rlimits.apply(limits) if limits else {}
+            layers = isolation.apply_all(workdir)
+            os.write(write_end, json.dumps({"layers": layers, "rlimits": applied,
+                                            "landlock_abi": isolation.landlock_abi()}).encode())
+        except BaseException:  # noqa: B036
+            code = _CHILD_FAILED
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as handle:
+        data = handle.read(65536)
+    os.waitpid(pid, 0)
+    shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        found = json.loads(data.decode())
+        return found if isinstance(found, dict) else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
 
 
 def _serve(header: dict[str, Any], arrays: dict[str, np.ndarray], protocol_fds: tuple[int, ...]) -> bytes:
@@ -103,7 +135,9 @@ def _child(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path,
         rlimits.apply(header["limits"])
         grader_root = str(Path(__file__).resolve().parents[2])
         sys.path[:] = [str(workdir)] + [p for p in sys.path if p and p != grader_root and p != os.getcwd()]
+        layers = isolation.apply_all(workdir)
         result, out = run_job(header["job"], arrays, workdir)
+        result["isolation"] = layers
         payload = encode(result, out)
         view = memoryview(payload)
         while view:

@@ -1,0 +1,180 @@
+"""Isolation layers for the sandboxed child, built from Linux mechanisms that need no root and no Docker.
+
+Applied in the forked child after the rlimits and before any student code runs; each layer is tried and
+reported, so a platform without one still grades (the report's ``"sandbox"`` says what was active):
+
+- ``landlock``: the filesystem. The child may read the Python installation, the system libraries and its
+  own work directory, and write only its work directory. The course, solutions, hidden cases, the home
+  directory, ``/proc`` (so no ``/proc/<ppid>/environ``) and other students' work directories are out of
+  reach. Landlock ABI 4+ also denies TCP bind/connect; ABI 6+ scopes abstract UNIX sockets and signals.
+- ``seccomp``: a BPF filter makes ``socket()`` fail with ``EACCES`` for every family but ``AF_UNIX`` and
+  disables ``io_uring``, which could bypass the filter.
+- ``netns``: where permitted, a fresh network namespace with no interfaces up.
+- ``environment``: the environment is cleared, so tokens in the grader's environment (CI secrets) are not
+  visible.
+
+Syscall numbers and structures are from the kernel's UAPI headers (``linux/landlock.h``,
+``linux/seccomp.h``, ``linux/filter.h``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import struct
+import sys
+from pathlib import Path
+
+_ARCH = {"x86_64": (0xC000003E, {"socket": 41, "io_uring_setup": 425, "landlock_create_ruleset": 444,
+                                 "landlock_add_rule": 445, "landlock_restrict_self": 446}),
+         "aarch64": (0xC00000B7, {"socket": 198, "io_uring_setup": 425, "landlock_create_ruleset": 444,
+                                  "landlock_add_rule": 445, "landlock_restrict_self": 446})}
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_ERRNO = 0x00050000
+EACCES = 13
+AF_UNIX = 1
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+
+_FS_READ = (1 << 0) | (1 << 2) | (1 << 3)  # execute, read file, read dir
+_FS_ALL_V1 = (1 << 13) - 1
+_FS_ALL = {1: _FS_ALL_V1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1, 5: (1 << 16) - 1}
+_NET_ALL = 0b11
+_SCOPE_ALL = 0b11
+
+
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc
+
+
+def _numbers() -> tuple[int, dict[str, int]] | None:
+    return _ARCH.get(platform.machine())
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, or 0 when Landlock is unavailable."""
+    arch = _numbers()
+    if arch is None:
+        return 0
+    version = _libc().syscall(arch[1]["landlock_create_ruleset"], None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return int(version) if version > 0 else 0
+
+
+def read_only_roots() -> list[str]:
+    """What the child may read: the Python installation and the system's shared libraries."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    for entry in sys.path:
+        if entry and "site-packages" in entry:
+            roots.add(entry)
+    roots.update(["/usr", "/lib", "/lib64", "/lib32", "/etc/ld.so.cache", "/etc/localtime", "/bin",
+                  "/sys/devices/system/cpu", "/dev/urandom", "/dev/null", "/dev/zero"])
+    return sorted(r for r in roots if os.path.exists(r))
+
+
+def apply_landlock(workdir: Path) -> bool:
+    abi = landlock_abi()
+    arch = _numbers()
+    if not abi or arch is None:
+        return False
+    nr = arch[1]
+    libc = _libc()
+    fs_all = _FS_ALL.get(abi, _FS_ALL[5])
+    fields = [fs_all]
+    if abi >= 4:
+        fields.append(_NET_ALL)
+    if abi >= 6:
+        fields.append(_SCOPE_ALL)
+    attr = struct.pack(f"<{len(fields)}Q", *fields)
+    ruleset = libc.syscall(nr["landlock_create_ruleset"], ctypes.c_char_p(attr), ctypes.c_size_t(len(attr)),
+                           ctypes.c_uint32(0))
+    if ruleset < 0:
+        return False
+    try:
+        for root in read_only_roots():
+            if not _allow(libc, nr, int(ruleset), root, _FS_READ & fs_all if os.path.isdir(root) else (1 << 2) | 1):
+                return False
+        _allow(libc, nr, int(ruleset), "/dev/null", (1 << 1) | (1 << 2))
+        if not _allow(libc, nr, int(ruleset), str(workdir), fs_all):
+            return False
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return False
+        return int(libc.syscall(nr["landlock_restrict_self"], ctypes.c_int(int(ruleset)), ctypes.c_uint32(0))) == 0
+    finally:
+        os.close(int(ruleset))
+
+
+def _allow(libc: ctypes.CDLL, nr: dict[str, int], ruleset: int, path: str, access: int) -> bool:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        if not os.path.isdir(path):
+            access &= (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14) | (1 << 15)
+        rule = struct.pack("<Qi", access, fd)
+        return int(libc.syscall(nr["landlock_add_rule"], ctypes.c_int(ruleset), ctypes.c_int(1),
+                                ctypes.c_char_p(rule), ctypes.c_uint32(0))) == 0
+    finally:
+        os.close(fd)
+
+
+def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("<HBBI", code, jt, jf, k)
+
+
+def apply_seccomp() -> bool:
+    """Deny ``socket()`` for every family but AF_UNIX, and ``io_uring_setup``; allow everything else."""
+    arch = _numbers()
+    if arch is None:
+        return False
+    audit_arch, nr = arch
+    ld_abs, jeq, ret = 0x20, 0x15, 0x06
+    program = b"".join([
+        _bpf(ld_abs, 0, 0, 4),                                   # 0: A = arch
+        _bpf(jeq, 0, 6, audit_arch),                             # 1: other arch -> allow (8)
+        _bpf(ld_abs, 0, 0, 0),                                   # 2: A = syscall number
+        _bpf(jeq, 3, 0, nr["io_uring_setup"]),                   # 3: io_uring -> deny (7)
+        _bpf(jeq, 0, 3, nr["socket"]),                           # 4: not socket -> allow (8)
+        _bpf(ld_abs, 0, 0, 16),                                  # 5: A = low word of the family
+        _bpf(jeq, 1, 0, AF_UNIX),                                # 6: AF_UNIX -> allow (8)
+        _bpf(ret, 0, 0, SECCOMP_RET_ERRNO | EACCES),             # 7: deny
+        _bpf(ret, 0, 0, SECCOMP_RET_ALLOW),                      # 8: allow
+    ])
+    count = len(program) // 8
+    buffer = ctypes.create_string_buffer(program)
+    fprog = struct.pack("<HxxxxxxQ", count, ctypes.addressof(buffer))
+    libc = _libc()
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    prog = ctypes.create_string_buffer(fprog)
+    return int(libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                          ctypes.c_void_p(ctypes.addressof(prog)), ctypes.c_ulong(0), ctypes.c_ulong(0))) == 0
+
+
+def apply_netns() -> bool:
+    libc = _libc()
+    if libc.unshare(CLONE_NEWNET) == 0:
+        return True
+    return bool(libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0)
+
+
+def clear_environment(workdir: Path) -> bool:
+    keep = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(workdir), "TMPDIR": str(workdir)}
+    os.environ.clear()
+    os.environ.update(keep)
+    return True
+
+
+def apply_all(workdir: Path) -> dict[str, bool]:
+    """Apply every layer this host supports; return which ones are active."""
+    layers = {"environment": clear_environment(workdir), "netns": apply_netns()}
+    layers["seccomp"] = apply_seccomp()
+    layers["landlock"] = apply_landlock(workdir)
+    return layers
