@@ -46,15 +46,18 @@ def user_task_count(uid: int) -> int:
     return count
 
 
-def apply(limits: dict[str, Any]) -> dict[str, bool]:
-    """Set the rlimits; return which of them took effect (a hard limit below ours is kept)."""
+def apply(limits: dict[str, Any], uid: int | None = None) -> dict[str, bool]:
+    """Set the rlimits; return which of them took effect (a hard limit below ours is kept).
+
+    ``uid`` is the user the child will run as (its process count is what ``RLIMIT_NPROC`` is checked against).
+    """
     mib = 1024 * 1024
     wanted = {
         resource.RLIMIT_AS: int(limits["memory_mb"]) * mib,
         resource.RLIMIT_FSIZE: int(limits["file_mb"]) * mib,
         resource.RLIMIT_NOFILE: int(limits["open_files"]),
         resource.RLIMIT_CORE: 0,
-        resource.RLIMIT_NPROC: user_task_count(os.getuid()) + int(limits["processes"]),
+        resource.RLIMIT_NPROC: user_task_count(os.getuid() if uid is None else uid) + int(limits["processes"]),
     }
     names = {resource.RLIMIT_AS: "address_space", resource.RLIMIT_FSIZE: "file_size",
              resource.RLIMIT_NOFILE: "open_files", resource.RLIMIT_CORE: "core",

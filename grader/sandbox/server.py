@@ -63,8 +63,11 @@ def _probe_layers(limits: dict[str, Any] | None) -> dict[str, Any]:
         code = 0
         try:
             os.close(read_end)
-            applied = rlimits.apply(limits) if limits else {}
-            layers = isolation.apply_all(workdir)
+            ids = isolation.unprivileged_ids()
+            if ids is not None:
+                isolation.hand_over(workdir, ids)
+            applied = rlimits.apply(limits, uid=ids[0] if ids else None) if limits else {}
+            layers = isolation.apply_all(workdir, ids)
             os.write(write_end, json.dumps({"layers": layers, "rlimits": applied,
                                             "landlock_abi": isolation.landlock_abi()}).encode())
         except BaseException:  # noqa: B036
@@ -132,10 +135,13 @@ def _child(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path,
         sys.stdout = open(1, "w", closefd=False, buffering=1, errors="backslashreplace")  # noqa: SIM115
         sys.stderr = open(2, "w", closefd=False, buffering=1, errors="backslashreplace")  # noqa: SIM115
         os.chdir(workdir)
-        rlimits.apply(header["limits"])
+        ids = isolation.unprivileged_ids()
+        if ids is not None:
+            isolation.hand_over(workdir, ids)
+        rlimits.apply(header["limits"], uid=ids[0] if ids else None)
         grader_root = str(Path(__file__).resolve().parents[2])
-        sys.path[:] = [str(workdir)] + [p for p in sys.path if p and p != grader_root and p != os.getcwd()]
-        layers = isolation.apply_all(workdir)
+        sys.path[:] = [p for p in sys.path if p and p != grader_root and p != os.getcwd()] + [str(workdir)]
+        layers = isolation.apply_all(workdir, ids)
         result, out = run_job(header["job"], arrays, workdir)
         result["isolation"] = layers
         payload = encode(result, out)
