@@ -172,9 +172,31 @@ def clear_environment(workdir: Path) -> bool:
     return True
 
 
+def _others_can_enter(path: str) -> bool:
+    """Whether a user with no special rights can reach ``path``: every folder up to it has the ``o+x`` bit."""
+    current = os.path.realpath(path)
+    while True:
+        try:
+            mode = os.stat(current).st_mode
+        except OSError:
+            return False
+        if not mode & 0o001:
+            return False
+        parent = os.path.dirname(current)
+        if parent == current:
+            return True
+        current = parent
+
+
 def unprivileged_ids() -> tuple[int, int] | None:
-    """The uid and gid to drop to when the grader runs as root (Gradescope, CI containers), else ``None``."""
+    """The uid and gid to drop to when the grader runs as root (Gradescope, CI containers), else ``None``.
+
+    Only when that user can still read the Python installation: under ``/root`` (pyenv) it cannot, and
+    lazily imported modules would fail, so there the child stays root and relies on the other layers.
+    """
     if os.geteuid() != 0:
+        return None
+    if not all(_others_can_enter(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}):
         return None
     try:
         import pwd
