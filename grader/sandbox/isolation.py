@@ -27,9 +27,11 @@ import sys
 from pathlib import Path
 
 _ARCH = {"x86_64": (0xC000003E, {"socket": 41, "io_uring_setup": 425, "landlock_create_ruleset": 444,
-                                 "landlock_add_rule": 445, "landlock_restrict_self": 446}),
+                                 "landlock_add_rule": 445, "landlock_restrict_self": 446,
+                                 "clone": 56, "fork": 57, "vfork": 58, "clone3": 435}),
          "aarch64": (0xC00000B7, {"socket": 198, "io_uring_setup": 425, "landlock_create_ruleset": 444,
-                                  "landlock_add_rule": 445, "landlock_restrict_self": 446})}
+                                  "landlock_add_rule": 445, "landlock_restrict_self": 446,
+                                  "clone": 220, "clone3": 435})}
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
@@ -129,33 +131,51 @@ def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("<HBBI", code, jt, jf, k)
 
 
-def apply_seccomp() -> bool:
-    """Deny ``socket()`` for every family but AF_UNIX, and ``io_uring_setup``; allow everything else."""
+_LD_ABS, _JEQ, _JSET, _RET = 0x20, 0x15, 0x45, 0x06
+ENOSYS = 38
+EAGAIN = 11
+CLONE_THREAD = 0x00010000
+
+
+def seccomp_program(deny_processes: bool) -> bytes | None:
+    """The BPF filter as bytes, or ``None`` on an architecture we have no syscall numbers for.
+
+    Always: ``socket()`` fails with EACCES unless the family is AF_UNIX, and ``io_uring_setup`` fails.
+    With ``deny_processes``: ``fork``, ``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with EAGAIN
+    (threads are still allowed), and ``clone3`` reports ENOSYS so that libc falls back to ``clone``. That is
+    how the process limit holds for root, which ``RLIMIT_NPROC`` does not bind.
+    """
     arch = _numbers()
     if arch is None:
-        return False
+        return None
     audit_arch, nr = arch
-    ld_abs, jeq, ret = 0x20, 0x15, 0x06
-    program = b"".join([
-        _bpf(ld_abs, 0, 0, 4),                                   # 0: A = arch
-        _bpf(jeq, 0, 6, audit_arch),                             # 1: other arch -> allow (8)
-        _bpf(ld_abs, 0, 0, 0),                                   # 2: A = syscall number
-        _bpf(jeq, 3, 0, nr["io_uring_setup"]),                   # 3: io_uring -> deny (7)
-        _bpf(jeq, 0, 3, nr["socket"]),                           # 4: not socket -> allow (8)
-        _bpf(ld_abs, 0, 0, 16),                                  # 5: A = low word of the family
-        _bpf(jeq, 1, 0, AF_UNIX),                                # 6: AF_UNIX -> allow (8)
-        _bpf(ret, 0, 0, SECCOMP_RET_ERRNO | EACCES),             # 7: deny
-        _bpf(ret, 0, 0, SECCOMP_RET_ALLOW),                      # 8: allow
-    ])
-    count = len(program) // 8
-    buffer = ctypes.create_string_buffer(program)
-    fprog = struct.pack("<HxxxxxxQ", count, ctypes.addressof(buffer))
+    allow, deny_socket = _bpf(_RET, 0, 0, SECCOMP_RET_ALLOW), _bpf(_RET, 0, 0, SECCOMP_RET_ERRNO | EACCES)
+    body: list[bytes] = []
+    if deny_processes:
+        for name in ("fork", "vfork"):
+            if name in nr:
+                body += [_bpf(_JEQ, 0, 1, nr[name]), _bpf(_RET, 0, 0, SECCOMP_RET_ERRNO | EAGAIN)]
+        body += [_bpf(_JEQ, 0, 1, nr["clone3"]), _bpf(_RET, 0, 0, SECCOMP_RET_ERRNO | ENOSYS)]
+        body += [_bpf(_JEQ, 0, 4, nr["clone"]), _bpf(_LD_ABS, 0, 0, 16), _bpf(_JSET, 0, 1, CLONE_THREAD),
+                 allow, _bpf(_RET, 0, 0, SECCOMP_RET_ERRNO | EAGAIN)]
+    body += [_bpf(_JEQ, 0, 1, nr["io_uring_setup"]), deny_socket,
+             _bpf(_JEQ, 0, 4, nr["socket"]), _bpf(_LD_ABS, 0, 0, 16), _bpf(_JEQ, 0, 1, AF_UNIX), allow,
+             deny_socket]
+    head = [_bpf(_LD_ABS, 0, 0, 4), _bpf(_JEQ, 1, 0, audit_arch), allow, _bpf(_LD_ABS, 0, 0, 0)]
+    return b"".join(head + body + [allow])
+
+
+def apply_seccomp(deny_processes: bool = False) -> bool:
+    program = seccomp_program(deny_processes)
+    if program is None:
+        return False
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = ctypes.create_string_buffer(struct.pack("<HxxxxxxQ", len(program) // 8, ctypes.addressof(buffer)))
     libc = _libc()
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         return False
-    prog = ctypes.create_string_buffer(fprog)
     return int(libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
-                          ctypes.c_void_p(ctypes.addressof(prog)), ctypes.c_ulong(0), ctypes.c_ulong(0))) == 0
+                          ctypes.c_void_p(ctypes.addressof(fprog)), ctypes.c_ulong(0), ctypes.c_ulong(0))) == 0
 
 
 def apply_netns() -> bool:
@@ -234,6 +254,8 @@ def apply_all(workdir: Path, ids: tuple[int, int] | None = None) -> dict[str, bo
     """
     layers = {"environment": clear_environment(workdir), "netns": apply_netns()}
     layers["unprivileged_user"] = drop_privileges(ids)
-    layers["seccomp"] = apply_seccomp()
+    as_root = os.geteuid() == 0
+    layers["seccomp"] = apply_seccomp(deny_processes=as_root)
+    layers["no_fork"] = layers["seccomp"] and as_root
     layers["landlock"] = apply_landlock(workdir)
     return layers
