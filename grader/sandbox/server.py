@@ -128,6 +128,7 @@ def _child(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path,
     code = 0
     try:
         os.setsid()
+        rlimits.die_with_parent(signal.SIGKILL)
         for fd in protocol_fds:
             os.close(fd)
         os.dup2(output_fd, 1)
