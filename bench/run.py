@@ -34,7 +34,7 @@ from unittest import mock
 import torch
 
 from grader import grading
-from grader.cases import build_cases
+from grader.cases import build_cases, training_data
 from grader.probe import build_job
 from grader.results import Report
 from grader.sandbox.client import SandboxServer
@@ -130,7 +130,15 @@ def environment() -> str:
         commit = "unknown"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (f"python {platform.python_version()}, torch {torch.__version__}, {cores} cores available, "
-            f"{platform.machine()} {platform.system()}, commit {commit}")
+            f"{platform.machine()} {platform.system()}, commit {commit}, {load_average()}")
+
+
+def load_average() -> str:
+    """Other work on the machine skews every number here; say how busy it was."""
+    try:
+        return f"load average {os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "load average unknown"
 
 
 # ---------------------------------------------------------------------------------------------- 1. start-up
@@ -283,15 +291,20 @@ class Engine:
 
         Per case (see ``grader/sandbox/runner.py``): one forward through ``apply``; for each upstream gradient
         a fresh forward and one raw backward; for each differentiable input and each of its directions two
-        forwards (``x + h v`` and ``x - h v``).
+        forwards (``x + h v`` and ``x - h v``). A target with a ``training`` check adds one forward and one
+        backward per SGD step.
         """
         target = exercise.targets[0]
         cases = build_cases(exercise, 0, self.course.seed, self.course.grad_outputs)
-        job, _ = build_job(exercise.module, target, cases)
+        training = training_data(exercise, 0, self.course.seed) if target.training is not None else None
+        job, _ = build_job(exercise.module, target, cases, training)
         fwd = bwd = 0
         for case in job["cases"]:
             bwd += int(case["calls"])
             fwd += 1 + int(case["calls"]) + 2 * sum(int(n) for n in case["fd"].values())
+        if job.get("training"):
+            fwd += int(job["training"]["steps"])
+            bwd += int(job["training"]["steps"])
         return fwd, bwd
 
     def breakdown(self, exercise: ExerciseSpec, result: EngineResult) -> None:
@@ -491,7 +504,7 @@ def main() -> None:
         if not args.skip_engine:
             sizes = tuple(s for s in SIZES if s.elements <= 10**args.max_exponent)
             bench_sizes(sizes, args.budget, max(args.repeats, 1), scratch)
-    print(f"_Total benchmark time: {time.perf_counter() - started:.0f} s._")
+    print(f"_Total benchmark time: {time.perf_counter() - started:.0f} s; {load_average()} at the end._")
 
 
 if __name__ == "__main__":

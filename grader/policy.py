@@ -3,8 +3,10 @@
 We parse the module with :mod:`ast` and walk the target's ``backward`` plus every module-level function it
 calls by name (transitively). Flagged: ``torch.autograd.grad``/``backward``, ``x.backward()`` on a tensor,
 ``enable_grad``/``set_grad_enabled``, and the functional transforms (``torch.func``, ``functorch``,
-``torch.autograd.functional``). ``SomeFunction.backward(ctx, g)`` on a class of the module is allowed:
-reusing your own backward is the chain rule.
+``torch.autograd.functional``). Names are resolved through the module's imports, so ``import torch.autograd
+as ag`` then ``ag.grad(...)`` is found too; ``set_grad_enabled(False)`` is harmless and not flagged.
+``SomeFunction.backward(ctx, g)`` on a class of the module is allowed: reusing your own backward is the chain
+rule.
 """
 
 from __future__ import annotations
@@ -27,14 +29,14 @@ def forbidden_calls(source: str, target: str) -> list[str]:
     if cls is None:
         return []
     todo: list[ast.AST] = [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "backward"]
-    imported = _imported_autograd_names(tree)
+    aliases = _import_aliases(tree)
     seen: set[str] = set()
     found: list[str] = []
     while todo:
         node = todo.pop()
         harmless = _grad_switched_off(node)
         for sub in ast.walk(node):
-            what = "" if id(sub) in harmless else _flag(sub, set(classes), imported)
+            what = "" if id(sub) in harmless else _flag(sub, set(classes), aliases)
             if what:
                 found.append(f"line {getattr(sub, 'lineno', '?')}: {what}")
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in functions \
@@ -77,26 +79,38 @@ def _is_autograd_name(dotted: str) -> bool:
     return parts[-1] in _HANDS_OFF and "torch" in parts
 
 
-def _imported_autograd_names(tree: ast.Module) -> set[str]:
-    names = set()
+def _import_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local names bound to torch modules and functions: ``import torch.autograd as ag`` gives
+    ``{"ag": "torch.autograd"}``, ``from torch.autograd import grad as g`` gives ``{"g": "torch.autograd.grad"}``."""
+    aliases = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("torch", "functorch"):
+        if isinstance(node, ast.Import):
             for alias in node.names:
-                if _is_autograd_name(f"{node.module}.{alias.name}"):
-                    names.add(alias.asname or alias.name)
-    return names
+                if alias.asname and alias.name.split(".")[0] in ("torch", "functorch"):
+                    aliases[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("torch", "functorch"):
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return aliases
 
 
-def _flag(node: ast.AST, classes: set[str], imported: set[str]) -> str:
+def _resolve(dotted: str, aliases: dict[str, str]) -> str:
+    """``ag.grad`` as the full name ``torch.autograd.grad``, through the module's imports."""
+    head, dot, rest = dotted.partition(".")
+    return aliases.get(head, head) + dot + rest
+
+
+def _flag(node: ast.AST, classes: set[str], aliases: dict[str, str]) -> str:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
         owner = node.func.value
         if isinstance(owner, ast.Name) and owner.id in classes:
             return ""
+        if _is_autograd_name(_resolve(_dotted(node.func), aliases)):
+            return ""  # torch.autograd.backward(...): flagged once, as the name below
         return f"{_dotted(node.func)}() runs the autograd engine"
-    if isinstance(node, ast.Attribute) and _is_autograd_name(_dotted(node)):
-        parent = _dotted(node)
-        return f"{parent} hands the work to autograd"
-    if isinstance(node, ast.Name) and node.id in imported:
+    if isinstance(node, ast.Attribute) and _is_autograd_name(_resolve(_dotted(node), aliases)):
+        return f"{_dotted(node)} hands the work to autograd"
+    if isinstance(node, ast.Name) and node.id in aliases and _is_autograd_name(aliases[node.id]):
         return f"{node.id} (imported from torch) hands the work to autograd"
     return ""
 

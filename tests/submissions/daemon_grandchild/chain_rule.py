@@ -14,6 +14,7 @@ def spawn_daemon():
         os.setsid()
         if os.fork() == 0:
             os.write(write_end, str(os.getpid()).encode() + b"\n")
+            os.closerange(3, 4096)  # like any daemon, let go of inherited files
             time.sleep(3600)
         os._exit(0)
     os.waitpid(child, 0)

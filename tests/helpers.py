@@ -1,0 +1,49 @@
+"""Paths and small queries over reports, shared by the test modules (pytest puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from grader.results import Report, Row
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
+GRADIENT_CHECKS = ("contract", "autograd", "gradcheck")
+
+# CONTRACT.md section 5, in its order.
+DIAGNOSIS_CODES = (
+    "ok", "not_implemented", "exception", "timeout", "resource_limit", "crashed", "wrong_count", "wrong_type",
+    "wrong_shape", "broadcast_not_reduced", "transposed", "sign_flipped", "scaled", "ignores_upstream_grad",
+    "swapped_inputs", "nan_or_inf", "mutates_input", "forbidden_api", "forward_mismatch", "wrong_values",
+)
+
+# CONTRACT.md section 4: the fields of a report and of each of its rows.
+REPORT_FIELDS = {"schema", "exercise", "title", "score", "max_score", "seed", "checks"}
+ROW_FIELDS = {"target", "check", "case", "input", "passed", "score", "max_score", "diagnosis", "message", "hidden"}
+
+
+def rows(report: Report, target: str | None = None, check: str | Iterable[str] | None = None,
+         input: str | None | bool = True) -> list[Row]:
+    """The rows of ``report`` for ``target`` and ``check`` (a name or several); ``input=True`` means any input."""
+    checks = (check,) if isinstance(check, str) else tuple(check) if check is not None else None
+    return [r for r in report.checks
+            if (target is None or r.target == target) and (checks is None or r.check in checks)
+            and (input is True or r.input == input)]
+
+
+def diagnoses(report: Report, target: str | None = None, check: str | Iterable[str] | None = None,
+              input: str | None | bool = True) -> set[str]:
+    return {r.diagnosis for r in rows(report, target, check, input)}
+
+
+def failures(report: Report) -> list[Row]:
+    return [r for r in report.checks if not r.passed]
+
+
+def line_of(path: Path, text: str) -> int:
+    """The 1-based number of the first line of ``path`` that contains ``text``."""
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if text in line:
+            return number
+    raise AssertionError(f"{text!r} not in {path}")

@@ -1,0 +1,88 @@
+"""The wire format between grader, server and child: JSON header plus plain numeric arrays, framed."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from grader.sandbox.protocol import ProtocolError, decode, digest, encode, read_frame, write_frame
+
+
+def test_round_trip_keeps_header_and_arrays():
+    arrays = {"c0.a0": np.arange(6.0).reshape(2, 3), "c0.i": np.array([3, 1], dtype=np.int64),
+              "flags": np.array([True, False]), "file.0": np.frombuffer(b"import torch\n", dtype=np.uint8)}
+    header, out = decode(encode({"op": "run", "nested": {"k": [1, 2.5, None]}}, arrays), 1 << 20)
+    assert header == {"op": "run", "nested": {"k": [1, 2.5, None]}}
+    assert set(out) == set(arrays)
+    for name, array in arrays.items():
+        assert out[name].dtype == array.dtype and np.array_equal(out[name], array)
+
+
+def test_header_only_message():
+    assert decode(encode({"ok": True}), 1 << 10) == ({"ok": True}, {})
+
+
+def test_object_arrays_are_refused_without_unpickling():
+    blob = encode({"x": 1}, {"evil": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(ProtocolError, match="bad arrays"):
+        decode(blob, 1 << 20)
+
+
+def test_string_arrays_are_refused():
+    with pytest.raises(ProtocolError, match="non-numeric dtype"):
+        decode(encode({}, {"s": np.array(["a", "b"])}), 1 << 20)
+
+
+@pytest.mark.parametrize(("blob", "reason"), [
+    (b"", "empty message"),
+    (b"\x00\x00\x00\x05hello", "bad header"),
+    (b"\x00\x00\x00\x02[]", "not an object"),
+    (b"\x00\x00\x00\x02{}garbage", "bad arrays"),
+])
+def test_malformed_messages_raise_protocol_errors(blob, reason):
+    with pytest.raises(ProtocolError, match=reason):
+        decode(blob, 1 << 20)
+
+
+def test_oversized_message_is_refused():
+    blob = encode({"pad": "x" * 100})
+    with pytest.raises(ProtocolError, match="exceeds the cap"):
+        decode(blob, 50)
+
+
+def test_frames_round_trip_and_detect_truncation():
+    stream = io.BytesIO()
+    write_frame(stream, b"first")
+    write_frame(stream, b"")
+    write_frame(stream, b"third")
+    stream.seek(0)
+    assert [read_frame(stream, 100) for _ in range(3)] == [b"first", b"", b"third"]
+    with pytest.raises(EOFError):
+        read_frame(stream, 100)
+    truncated = io.BytesIO(stream.getvalue()[:-2])
+    read_frame(truncated, 100)
+    read_frame(truncated, 100)
+    with pytest.raises(EOFError):
+        read_frame(truncated, 100)
+
+
+def test_oversized_frame_is_refused_before_reading_it():
+    stream = io.BytesIO()
+    write_frame(stream, b"x" * 100)
+    stream.seek(0)
+    with pytest.raises(ProtocolError, match="exceeds the cap"):
+        read_frame(stream, 10)
+
+
+def test_digest_sees_values_dtype_and_shape():
+    a = np.arange(6.0)
+    assert digest(a) == digest(a.copy())
+    assert digest(a) == digest(a[::-1][::-1])
+    changed = a.copy()
+    changed[3] += 1e-12
+    assert digest(changed) != digest(a)
+    assert digest(a.reshape(2, 3)) != digest(a)
+    assert digest(a.astype(np.float32)) != digest(a)
+    assert digest(a.reshape(2, 3).T) == digest(np.ascontiguousarray(a.reshape(2, 3).T))

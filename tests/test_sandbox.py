@@ -1,0 +1,125 @@
+"""The sandbox: one limited child per job, killed with every process it started; the server outlives them all."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, failures
+
+from grader.cases import build_cases
+from grader.probe import build_job, observe
+from grader.sandbox.client import SandboxServer
+from grader.spec import Limits, load_exercise
+
+SOLUTION = (ROOT / "solutions" / "ex01_chain_rule" / "chain_rule.py").read_text()
+FAST = Limits(wall_seconds=2)
+
+
+@pytest.fixture(scope="module")
+def shifted_square(course):
+    exercise = load_exercise(course, "ex01_chain_rule")
+    return exercise.targets[0], build_cases(exercise, 0, course.seed, course.grad_outputs)
+
+
+def _job(server: SandboxServer, shifted_square, source: str, limits: Limits = FAST):
+    target, cases = shifted_square
+    job, arrays = build_job("chain_rule.py", target, cases)
+    return server.run(job, arrays, {"chain_rule.py": source.encode()}, limits), job
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def test_a_good_job_reports_every_case(server, shifted_square):
+    run, job = _job(server, shifted_square, SOLUTION)
+    assert (run.timed_out, run.overflow, run.exit_code, run.signal, run.problem) == (False, False, 0, None, "")
+    assert run.header["nonce"] == job["nonce"] and run.header["load"] is None
+    target, cases = shifted_square
+    observations = observe(run, target, cases, FAST)
+    assert all(o.failure is None and len(o.calls) == len(c.upstream) for o, c in zip(observations, cases, strict=True))
+
+
+def test_os_exit_is_crashed_and_the_server_serves_the_next_job(server, shifted_square):
+    pid = server.process.pid
+    run, _ = _job(server, shifted_square, "import os\nos._exit(3)\n")
+    assert (run.header, run.exit_code, run.signal) == ({}, 3, None)
+    [failure] = {o.failure for o in observe(run, *shifted_square, FAST)}
+    assert failure.code == "crashed" and "exit status 3" in failure.message
+
+    run, _ = _job(server, shifted_square, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    assert run.signal == 9 and run.header == {}
+    assert {o.failure.code for o in observe(run, *shifted_square, FAST)} == {"crashed"}
+
+    run, _ = _job(server, shifted_square, SOLUTION)
+    assert run.header["cases"] and server.process.pid == pid and server.process.poll() is None
+
+
+def test_a_daemon_grandchild_does_not_survive_the_job(grade, fast_course, server):
+    """The backward double-forks a child that calls setsid and sleeps; nothing may survive the job.
+
+    Where the child runs unprivileged it may fork (up to the process limit), and the server must find and
+    kill the re-parented daemon. Where it stays root, seccomp denies process creation outright, and the
+    attempt is the student's ``resource_limit``.
+    """
+    report = grade("daemon_grandchild", "ex01", spec=fast_course)
+    pids = [int(p) for p in re.findall(r"daemon pid (\d+)", report.output)]
+    if server.ping().get("layers", {}).get("no_fork"):
+        assert pids == []
+        assert {r.diagnosis for r in failures(report)} == {"resource_limit"}
+        assert {r.target for r in failures(report)} == {"ShiftedSquare"}
+        assert all("BlockingIOError" in r.message for r in failures(report))
+    else:
+        assert failures(report) == []
+        assert len(pids) == 8  # one per backward call: 4 grad_outputs x 2 cases
+        assert not any(_alive(pid) for pid in pids)
+    assert _children(server.process.pid) == []
+
+
+def test_timeout_kills_the_child_and_the_server_carries_on(server, shifted_square):
+    run, _ = _job(server, shifted_square, "print('started', flush=True)\nwhile True:\n    pass\n", Limits(wall_seconds=1))
+    assert run.timed_out and run.header == {} and run.output == "started\n"
+    [failure] = {o.failure for o in observe(run, *shifted_square, Limits(wall_seconds=1))}
+    assert failure.code == "timeout" and "1 s" in failure.message
+    assert _children(server.process.pid) == []
+    assert _job(server, shifted_square, SOLUTION)[0].header["cases"]
+
+
+def test_nothing_but_the_students_own_output_is_captured(server, shifted_square):
+    run, _ = _job(server, shifted_square, SOLUTION)
+    assert run.output == "" and not run.output_truncated
+
+
+def test_printed_output_is_captured_and_capped(server, shifted_square):
+    run, _ = _job(server, shifted_square, "print('x' * 10000)\n" + SOLUTION, Limits(output_kb=1))
+    assert run.output_truncated and run.output == "x" * 1024
+    assert run.header["cases"]
+
+
+def test_limits_apply_inside_the_child(server, shifted_square):
+    source = ("import resource\n"
+              "print('as', resource.getrlimit(resource.RLIMIT_AS)[0])\n"
+              "print('fsize', resource.getrlimit(resource.RLIMIT_FSIZE)[0])\n" + SOLUTION)
+    run, _ = _job(server, shifted_square, source, Limits(memory_mb=3000, file_mb=5))
+    assert f"as {3000 * 1024 * 1024}" in run.output and f"fsize {5 * 1024 * 1024}" in run.output
+
+
+def test_the_child_works_in_a_fresh_folder_that_is_removed_afterwards(server, shifted_square):
+    source = "import os\nprint('cwd', os.getcwd(), sorted(os.listdir('.')))\n" + SOLUTION
+    run, _ = _job(server, shifted_square, source)
+    match = re.search(r"cwd (\S+) \[('__pycache__', )?'chain_rule.py'\]", run.output)
+    assert match, run.output
+    assert Path(match.group(1)).resolve() != ROOT and not Path(match.group(1)).exists()

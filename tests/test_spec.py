@@ -1,0 +1,188 @@
+"""Specs: course.yaml, exercise.yaml and hidden.yaml become frozen objects, or a SpecError naming file and key."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import ROOT
+
+from grader.errors import SpecError, UsageError
+from grader.spec import CourseSpec, Limits, Tolerance, find_course, load_course, load_exercise
+
+
+@pytest.fixture
+def course_copy(tmp_path: Path) -> Path:
+    """A copy of the course to break: course.yaml, exercises/ and solutions/."""
+    shutil.copy(ROOT / "course.yaml", tmp_path / "course.yaml")
+    shutil.copytree(ROOT / "exercises", tmp_path / "exercises")
+    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    return tmp_path
+
+
+def _edit(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_the_course_loads(course):
+    assert isinstance(course, CourseSpec)
+    assert (course.id, course.seed, course.grad_outputs) == ("backprop-101", 1234, 3)
+    assert course.exercises[:4] == ("ex01_chain_rule", "ex02_elementwise", "ex03_activations", "ex04_linear")
+    assert all((ROOT / "exercises" / slug).is_dir() for slug in course.exercises)
+    assert course.limits == Limits(wall_seconds=20, memory_mb=4096, processes=64, file_mb=64, output_kb=1024)
+    assert course.tolerance == Tolerance(rtol=1e-5, atol=1e-6)
+
+
+def test_every_exercise_of_the_course_loads(course):
+    for slug in course.exercises:
+        exercise = load_exercise(course, slug, hidden=True)
+        assert exercise.slug == slug and exercise.id == slug.split("_")[0]
+        assert (exercise.folder / exercise.module).is_file()
+        assert exercise.targets and all(t.cases for t in exercise.targets)
+
+
+@pytest.mark.parametrize("name", ["ex03", "3", "03", "ex03_activations"])
+def test_resolve_exercise_names(course, name):
+    assert course.resolve(name) == ["ex03_activations"]
+
+
+def test_resolve_all_in_course_order(course):
+    assert course.resolve("all") == list(course.exercises)
+
+
+@pytest.mark.parametrize("name", ["ex99", "99", "activations", "ex3", ""])
+def test_unknown_exercise_is_a_usage_error_listing_the_exercises(course, name):
+    with pytest.raises(UsageError, match="unknown exercise") as info:
+        course.resolve(name)
+    assert info.value.exit_code == 2 and "ex01, ex02" in str(info.value)
+
+
+def test_find_course_walks_up(tmp_path):
+    assert find_course(ROOT / "exercises" / "ex04_linear") == ROOT
+    with pytest.raises(UsageError, match="no course.yaml"):
+        find_course(tmp_path)
+
+
+def test_hidden_cases_are_added_only_when_asked(course):
+    public = load_exercise(course, "ex04_linear")
+    hidden = load_exercise(course, "ex04_linear", hidden=True)
+    for before, after in zip(public.targets, hidden.targets, strict=True):
+        assert after.cases[: len(before.cases)] == before.cases
+        extra = after.cases[len(before.cases):]
+        assert extra and all(c.hidden and c.name.startswith("hidden-") for c in extra)
+        assert not any(c.hidden for c in before.cases)
+
+
+def test_value_arguments_take_case_values_or_the_default(course):
+    pow_target = next(t for t in load_exercise(course, "ex02_elementwise").targets if t.name == "Pow")
+    assert [c.values for c in pow_target.cases] == [{"p": 2.5}, {"p": 3.0}]
+    assert not pow_target.args[1].differentiable and pow_target.grad_args == (pow_target.args[0],)
+
+
+def test_per_target_tolerance_overrides_the_course(course_copy):
+    path = course_copy / "exercises/ex04_linear/exercise.yaml"
+    _edit(path, lambda d: d["targets"][1].update(tolerance={"rtol": 0.001}))
+    course = load_course(course_copy)
+    linear = load_exercise(course, "ex04_linear").targets[1]
+    assert linear.tolerance == Tolerance(rtol=0.001, atol=course.tolerance.atol)
+    assert load_exercise(course, "ex04_linear").targets[0].tolerance == course.tolerance
+
+
+def _course(change):
+    """A breaker that edits course.yaml's data with ``change``."""
+    return lambda root: _edit(root / "course.yaml", change)
+
+
+def _break_course_yaml_syntax(root: Path) -> None:
+    (root / "course.yaml").write_text("id: backprop-101\nexercises: [ex01_chain_rule\ndefaults: {seed: 1}\n")
+
+
+# (what to break, file the message must name, key it must name, problem text)
+BROKEN = [
+    ("yaml_syntax", _break_course_yaml_syntax, "course.yaml", "", "invalid YAML at line"),
+    ("course_wrong_type", _course(lambda d: d["defaults"].update(grad_outputs="three")),
+     "course.yaml", "defaults.grad_outputs", "expected an integer, got str 'three'"),
+    ("course_too_few_grad_outputs", _course(lambda d: d["defaults"].update(grad_outputs=1)),
+     "course.yaml", "defaults.grad_outputs", "at least 3"),
+    ("course_missing_key", _course(lambda d: d.pop("title")),
+     "course.yaml", "title", "missing; expected a string"),
+    ("course_missing_folder", _course(lambda d: d["exercises"].append("ex99_missing")),
+     "course.yaml", "exercises[", "folder exercises/ex99_missing does not exist"),
+    ("course_bad_slug", _course(lambda d: d["exercises"].insert(0, "Linear")),
+     "course.yaml", "exercises[0]", "expected a folder name like ex03_activations"),
+    ("course_negative_limit", _course(lambda d: d["defaults"]["limits"].update(wall_seconds=-1)),
+     "course.yaml", "defaults.limits.wall_seconds", "expected a positive number"),
+    ("course_unknown_key", _course(lambda d: d["defaults"].update(sead=1)),
+     "course.yaml", "defaults.sead", "unknown key"),
+]
+EXERCISE_BROKEN = [
+    ("exercise_missing_key", lambda d: d.pop("module"), "module", "missing; expected a string"),
+    ("exercise_wrong_type", lambda d: d["targets"][1].update(points={"autograd": "lots"}),
+     "targets[1].points.autograd", "expected a number, got str 'lots'"),
+    ("exercise_bad_shape", lambda d: d["targets"][1]["cases"][0]["shapes"].update(x=[5, -3]),
+     "targets[1].cases[0].shapes.x", "expected a list of positive ints"),
+    ("exercise_typo", lambda d: d["targets"][0]["cases"][0].update(shape={"a": [1]}),
+     "targets[0].cases[0].shape", "unknown key"),
+    ("exercise_id_mismatch", lambda d: d.update(id="ex05"), "id", "expected 'ex04' to match the folder ex04_linear"),
+    ("exercise_no_targets", lambda d: d.update(targets=[]), "targets", "expected at least one target"),
+    ("exercise_bad_kind", lambda d: d["targets"][0]["args"][0].update(kind="matrix"),
+     "targets[0].args[0].kind", "expected one of tensor, index, value"),
+    ("exercise_repeated_arg", lambda d: d["targets"][0]["args"].append({"name": "a"}), "targets[0].args",
+     "argument names repeat"),
+    ("exercise_negative_points", lambda d: d["targets"][0].update(points={"autograd": -1}), "targets[0].points",
+     "must not be negative"),
+]
+
+
+@pytest.mark.parametrize(("name", "breaker", "filename", "key", "problem"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_course_yaml_names_file_and_key(course_copy, name, breaker, filename, key, problem):
+    breaker(course_copy)
+    with pytest.raises(SpecError) as info:
+        load_course(course_copy)
+    error = info.value
+    assert error.exit_code == 2
+    assert error.path == str(course_copy / filename)
+    assert error.key.startswith(key) and problem in error.problem
+    assert str(error).startswith(f"{course_copy / filename}: {key}")
+
+
+@pytest.mark.parametrize(("name", "change", "key", "problem"), EXERCISE_BROKEN, ids=[b[0] for b in EXERCISE_BROKEN])
+def test_broken_exercise_yaml_names_file_and_key(course_copy, name, change, key, problem):
+    path = course_copy / "exercises/ex04_linear/exercise.yaml"
+    _edit(path, change)
+    course = load_course(course_copy)
+    with pytest.raises(SpecError) as info:
+        load_exercise(course, "ex04_linear")
+    assert info.value.path == str(path)
+    assert info.value.key.startswith(key) and problem in info.value.problem
+    assert f"exercise.yaml: {key}" in str(info.value)
+
+
+def test_broken_hidden_yaml_matters_only_when_grading_hidden(course_copy):
+    path = course_copy / "solutions/ex04_linear/hidden.yaml"
+    _edit(path, lambda d: d["targets"].update(Linearr=d["targets"].pop("Linear")))
+    course = load_course(course_copy)
+    assert load_exercise(course, "ex04_linear").targets
+    with pytest.raises(SpecError) as info:
+        load_exercise(course, "ex04_linear", hidden=True)
+    assert info.value.path == str(path) and info.value.key == "targets.Linearr"
+
+
+def test_missing_and_non_utf8_spec_files(course_copy):
+    (course_copy / "exercises/ex04_linear/exercise.yaml").unlink()
+    course = load_course(course_copy)
+    with pytest.raises(SpecError, match="exercise.yaml: file not found"):
+        load_exercise(course, "ex04_linear")
+    (course_copy / "course.yaml").write_bytes(b"id: caf\xe9\n")
+    with pytest.raises(SpecError, match="course.yaml: not UTF-8 text"):
+        load_course(course_copy)
+
+
+def test_top_level_must_be_a_mapping(course_copy):
+    (course_copy / "course.yaml").write_text("- just\n- a list\n")
+    with pytest.raises(SpecError, match=r"course.yaml: \(top level\): expected a mapping, got list"):
+        load_course(course_copy)
