@@ -97,9 +97,11 @@ def build_job(module: str, target: TargetSpec, cases: list[Case], training: dict
             arrays[f"c{ci}.u{k}"] = u
         for ai, dirs in case.directions.items():
             for m, v in enumerate(dirs):
-                arrays[f"c{ci}.d{ai}.{m}"] = v
+                if case.coordinates[ai][m] is None:
+                    arrays[f"c{ci}.d{ai}.{m}"] = v
         header["cases"].append({"values": values, "calls": len(case.upstream), "eps": target.fd.eps,
-                                "fd": {str(ai): len(d) for ai, d in case.directions.items()}})
+                                "fd": {str(ai): len(d) for ai, d in case.directions.items()},
+                                "coords": {str(ai): list(c) for ai, c in case.coordinates.items()}})
     if training is not None and target.training is not None:
         arrays.update(training)
         header["training"] = {"steps": target.training.steps, "lr": target.training.lr,

@@ -260,8 +260,9 @@ def _target(node: Node, course: CourseSpec) -> TargetSpec:
     points_node = node.child("points")
     points_node.only(set(ALL_CHECKS))
     points = {check: points_node.get(check, float, 0.0) for check in ALL_CHECKS if points_node.has(check)}
-    if any(p < 0 for p in points.values()):
-        raise points_node.fail("", "points must not be negative")
+    for check, value in points.items():
+        if value < 0:
+            raise points_node.fail(check, f"points must not be negative, got {value:g}")
     cases = tuple(_case(c, args, hidden=False) for c in node.children("cases"))
     if not cases:
         raise node.fail("cases", "expected at least one case")

@@ -44,6 +44,8 @@ class Node:
         self.key = key
 
     def where(self, name: str) -> str:
+        if not name:
+            return self.key
         return f"{self.key}.{name}" if self.key else name
 
     def fail(self, name: str, problem: str) -> SpecError:

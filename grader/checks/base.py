@@ -76,6 +76,9 @@ class Context:
         arg = args[ai]
         for call in self.obs.calls:
             count = len(call.entries)
+            extra = call.entries[len(args):]
+            if count > len(args) and all(e.get("type") == "none" for e in extra):
+                count = len(args)  # torch accepts trailing Nones beyond the forward's arguments
             if count != len(args):
                 names = ", ".join(a.name for a in args)
                 return Verdict("wrong_count", f"backward returned {count} value(s) but forward takes "

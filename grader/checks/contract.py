@@ -32,12 +32,12 @@ class ContractCheck:
         calls = ctx.obs.calls
         if any(c.inputs_changed[ai] for c in calls if len(c.inputs_changed) > ai):
             return Verdict("mutates_input", f"backward changed the input {name} in place")
+        if not ctx.target.args[ai].differentiable:
+            return Verdict("ok", f"None returned for {name}")
         if any(c.upstream_changed for c in calls):
             return Verdict("mutates_input", "backward changed grad_output in place")
         if any(c.saved_changed for c in calls):
             return Verdict("mutates_input", "backward changed a saved tensor in place")
-        if not ctx.target.args[ai].differentiable:
-            return Verdict("ok", f"None returned for {name}")
         return self._linearity(ctx, ai)
 
     def _linearity(self, ctx: Context, ai: int) -> Verdict:

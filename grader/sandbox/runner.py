@@ -179,7 +179,7 @@ def _finite_differences(fn: Any, header: dict, case: dict, ci: int, ai: int, cou
     status: dict[str, Any] = {"input": ai}
     try:
         for m in range(count):
-            direction = _from_numpy(_np_array(arrays[f"c{ci}.d{ai}.{m}"]))
+            direction = _direction(case, ci, ai, m, arrays)
             values = []
             for sign in (1.0, -1.0):
                 args = _args(header, case, ci, arrays, grad=False)
@@ -190,6 +190,17 @@ def _finite_differences(fn: Any, header: dict, case: dict, ci: int, ai: int, cou
     except BaseException as exc:  # noqa: B036
         status["error"] = _error(exc, path)
     return status
+
+
+def _direction(case: dict, ci: int, ai: int, m: int, arrays: dict) -> Any:
+    """A random direction as sent, or the unit vector of a sampled coordinate (sent as its flat index)."""
+    index = case.get("coords", {}).get(str(ai), [None] * (m + 1))[m]
+    if index is None:
+        return _from_numpy(_np_array(arrays[f"c{ci}.d{ai}.{m}"]))
+    shape = arrays[f"c{ci}.a{ai}"].shape
+    unit = np.zeros(int(np.prod(shape)), dtype=np.float64)
+    unit[int(index)] = 1.0
+    return _from_numpy(unit.reshape(shape))
 
 
 def _numbers(tensor: Any) -> np.ndarray:

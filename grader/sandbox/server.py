@@ -161,7 +161,11 @@ def _child(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path,
 
 
 def _collect(pid: int, fd: int, started: float, limits: dict[str, Any]) -> dict[str, Any]:
-    """Read the child's result until it exits, the wall time runs out, or the result exceeds its cap."""
+    """Read the child's result until it exits, the wall time runs out, or the result exceeds its cap.
+
+    Once the child has exited, everything it wrote is already in the pipe, so we drain it and stop: a
+    daemon that inherited the pipe's write end must not keep the job open until the wall time.
+    """
     deadline = started + float(limits["wall_seconds"])
     cap = int(limits.get("result_mb", 1024)) * 1024 * 1024
     chunks: list[bytes] = []
@@ -174,7 +178,9 @@ def _collect(pid: int, fd: int, started: float, limits: dict[str, Any]) -> dict[
             done, raw = os.waitpid(pid, os.WNOHANG)
             if done:
                 wait_status = raw
-        if wait_status is not None and eof:
+        if wait_status is not None:
+            size = _drain(fd, chunks, size)
+            status["overflow"] = size > cap
             break
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -204,6 +210,19 @@ def _collect(pid: int, fd: int, started: float, limits: dict[str, Any]) -> dict[
         status["exit_code"] = os.WEXITSTATUS(wait_status)
     status["blob"] = b"" if status["overflow"] or status["timed_out"] else b"".join(chunks)
     return status
+
+
+def _drain(fd: int, chunks: list[bytes], size: int) -> int:
+    os.set_blocking(fd, False)
+    while True:
+        try:
+            data = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return size
+        if not data:
+            return size
+        chunks.append(data)
+        size += len(data)
 
 
 def _kill_group(pid: int) -> None:
