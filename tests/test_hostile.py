@@ -149,3 +149,28 @@ def test_the_isolation_layers_this_machine_provides(short_course: Path, capsys: 
     assert layers["landlock"] is (sandbox["landlock_abi"] > 0)
     assert layers["no_fork"] is (os.geteuid() == 0 and not layers["unprivileged_user"])
     print(json.dumps(sandbox, sort_keys=True))
+
+
+BROKEN = {
+    "zip_slip.zip": ("broadcast_not_reduced", "grad_bias"),
+    "notebook_invalid_json.ipynb": ("exception", "not valid notebook JSON"),
+    "notebook_syntax_error.ipynb": ("exception", "syntax error"),
+    "notebook_missing_class.ipynb": ("exception", "has no class Linear"),
+    "notebook_not_utf8.ipynb": ("exception", "not UTF-8"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_or_malicious_archives_and_notebooks(name: str, short_course: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Zip-slip members and a symlink are ignored (the real module is graded); broken notebooks score 0."""
+    status, report = _grade(short_course, HOSTILE / name, capsys)
+    code, text = BROKEN[name]
+    linear = [r for r in report["checks"] if r["target"] == "Linear" and r["check"] == "autograd" and not r["passed"]]
+    assert status == 1 and linear
+    assert {r["diagnosis"] for r in linear} == {code} and all(text in r["message"] for r in linear)
+    if name.endswith(".ipynb"):
+        assert report["score"] == 0
+    for escaped in ("/tmp/hostile-zip-absolute-marker.py", str(HOSTILE.parent.parent / "hostile-zip-slip-marker.py"),
+                    str(Path.cwd().parent / "hostile-zip-slip-marker.py")):
+        assert not os.path.exists(escaped)
