@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import IO
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -33,7 +34,7 @@ def write(reports: list[Report], destination: IO[str], color: bool | None = None
 
 
 def render(report: Report, show_output: bool = True) -> Panel:
-    parts: list[Table | Text] = []
+    parts: list[RenderableType] = []
     targets = OrderedDict[str, list[Row]]()
     for row in report.checks:
         targets.setdefault(row.target, []).append(row)
@@ -82,23 +83,24 @@ def _cell(group: list[Row]) -> Text:
     return Text(text, style="red")
 
 
-def _problems(rows: list[Row]) -> list[Text]:
+def _problems(rows: list[Row]) -> list[RenderableType]:
+    """One block per distinct mistake: the input and code, where it showed, the message and the hint."""
     groups = OrderedDict[tuple[str, str], list[Row]]()
     for row in rows:
         if not row.passed:
             groups.setdefault((row.input or _OP, row.diagnosis), []).append(row)
-    out = []
+    out: list[RenderableType] = []
     for (name, code), failed in groups.items():
         first = failed[0]
         checks = ", ".join(OrderedDict.fromkeys(r.check for r in failed))
         cases = ", ".join(OrderedDict.fromkeys(r.case + (" (hidden)" if r.hidden else "") for r in failed))
-        text = Text()
-        text.append(f"✗ {name}: ", style="bold red")
-        text.append(code, style="bold")
-        text.append(f"  [{checks}; {cases}]\n", style="dim")
-        text.append("  " + log_line(first.message).replace("\n", "\n  "))
+        head = Text()
+        head.append(f"✗ {name}: ", style="bold red")
+        head.append(code, style="bold")
+        head.append(f"  [{checks}; {cases}]", style="dim")
+        body = Text(log_line(first.message))
         if first.hint:
-            text.append("\n  hint: ", style="yellow")
-            text.append(first.hint)
-        out.append(text)
+            body.append("\nhint: ", style="yellow")
+            body.append(first.hint)
+        out.extend([head, Padding(body, (0, 0, 0, 2))])
     return out
