@@ -6,25 +6,14 @@ reference. Element-wise comparison, then :mod:`grader.diagnose` names the mistak
 
 from __future__ import annotations
 
-from grader.checks.base import Context, gated
+from grader.checks.base import Context, GradientCheck
 from grader.diagnose import Verdict, value_verdict
-from grader.results import Row
 
 
-class AutogradCheck:
+class AutogradCheck(GradientCheck):
     kind = "autograd"
 
-    def rows(self, ctx: Context) -> list[Row]:
-        args = [(ai, a) for ai, a in enumerate(ctx.target.args) if a.differentiable]
-        blocked = gated(ctx, self.kind, args)
-        if blocked is not None:
-            return blocked
-        return [ctx.row(self.kind, arg, self.verdict(ctx, ai)) for ai, arg in args]
-
-    def verdict(self, ctx: Context, ai: int) -> Verdict:
-        structure = ctx.structure[ai]
-        if not structure.passed:
-            return structure
+    def compare(self, ctx: Context, ai: int) -> Verdict:
         others = {a.name: ctx.expected(j) for j, a in enumerate(ctx.target.args)
                   if a.differentiable and j != ai}
         ones = ctx.case.expected_ones[ai]

@@ -145,3 +145,23 @@ def gated(ctx: Context, check: str, args: list[tuple[int, ArgSpec]]) -> list[Row
     else:
         return None
     return [ctx.row(check, arg, verdict) for _, arg in args]
+
+
+class GradientCheck:
+    """A check with one row per differentiable input: structure first, then the check's own comparison."""
+
+    kind = ""
+
+    def rows(self, ctx: Context) -> list[Row]:
+        args = [(ai, a) for ai, a in enumerate(ctx.target.args) if a.differentiable]
+        blocked = gated(ctx, self.kind, args)
+        if blocked is not None:
+            return blocked
+        return [ctx.row(self.kind, arg, self.verdict(ctx, ai)) for ai, arg in args]
+
+    def verdict(self, ctx: Context, ai: int) -> Verdict:
+        structure = ctx.structure[ai]
+        return structure if not structure.passed else self.compare(ctx, ai)
+
+    def compare(self, ctx: Context, ai: int) -> Verdict:
+        raise NotImplementedError

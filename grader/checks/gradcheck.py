@@ -17,11 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.checks.base import Context, failure_verdict, gated
+from grader.checks.base import Context, GradientCheck, failure_verdict
 from grader.compare import index_text, num
 from grader.diagnose import Verdict, describe_factor
 from grader.probe import Failure
-from grader.results import Row
 from grader.spec import FiniteDifferences
 
 
@@ -39,20 +38,10 @@ class Probe:
         return abs(self.analytic - self.numeric) <= fd.rtol * abs(self.numeric) + fd.atol * max(self.bound, 1e-300)
 
 
-class GradcheckCheck:
+class GradcheckCheck(GradientCheck):
     kind = "gradcheck"
 
-    def rows(self, ctx: Context) -> list[Row]:
-        args = [(ai, a) for ai, a in enumerate(ctx.target.args) if a.differentiable]
-        blocked = gated(ctx, self.kind, args)
-        if blocked is not None:
-            return blocked
-        return [ctx.row(self.kind, arg, self.verdict(ctx, ai)) for ai, arg in args]
-
-    def verdict(self, ctx: Context, ai: int) -> Verdict:
-        structure = ctx.structure[ai]
-        if not structure.passed:
-            return structure
+    def compare(self, ctx: Context, ai: int) -> Verdict:
         jvps = ctx.obs.fd.get(ai)
         if jvps is None:
             return Verdict("crashed", "finite differences of your forward were not reported")
