@@ -52,7 +52,14 @@ def _course_root(course: str | None) -> Path:
     return Path(course).resolve() if course else find_course(Path.cwd())
 
 
-@cli.command("exercise", hidden=True)
+class ExerciseCommand(click.Command):
+    """The command behind ``grade EXERCISE``: its usage line reads as users type it."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage("grade", "EXERCISE [OPTIONS]")
+
+
+@cli.command("exercise", cls=ExerciseCommand, hidden=True)
 @click.argument("exercise")
 @click.option("--submission", "submission_path", type=click.Path(path_type=Path),
               help="A module file, a folder, a repository, a .ipynb or a .zip. Default: the course's exercises/.")
@@ -141,7 +148,17 @@ def main(argv: list[str] | None = None) -> Any:
 @click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The course folder (default: the nearest folder above with a course.yaml).")
 @click.option("--check", is_flag=True, help="Only check that the committed exercises/ match the generated stubs.")
-def release_command(out: Path | None, course: Path | None, check: bool) -> None:
+@click.option("--grader-requirement", metavar="SPEC", default=None,
+              help="What the Classroom workflow, the students' README and Gradescope's setup.sh pip-install as the "
+                   "grader: a git URL (git+https://...@TAG), a wheel path in the repository, a requirement. "
+                   "Default: a copy of this grader, written to OUT/.grader/ (and into the Gradescope bundle).")
+@click.option("--gradescope", "gradescope", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="BUNDLE.zip", help="Also build a Gradescope autograder bundle (OUT may then be left out).")
+@click.option("--gradescope-exercise", "gradescope_exercises", multiple=True, metavar="ID",
+              help="The exercises the Gradescope bundle grades (repeatable; default: all).")
+@click.option("--notebooks", is_flag=True, help="Also write OUT/notebooks/<exercise>.ipynb, one notebook per exercise.")
+def release_command(out: Path | None, course: Path | None, check: bool, grader_requirement: str | None,
+                    gradescope: Path | None, gradescope_exercises: tuple[str, ...], notebooks: bool) -> None:
     """Write the students' template repository to OUT (no solutions, no hidden cases)."""
     from grader.release import drift, release
     from grader.spec import load_course
@@ -154,10 +171,16 @@ def release_command(out: Path | None, course: Path | None, check: bool) -> None:
         if problems:
             click.echo("Regenerate the stubs with: grade release OUT, then copy OUT/exercises/ back.", err=True)
         sys.exit(EXIT_FAILED if problems else EXIT_PASSED)
-    if out is None:
-        raise click.UsageError("OUT is required (or pass --check)")
-    written = release(spec, out)
-    click.echo(f"wrote {len(written)} files to {out}")
+    if out is None and gradescope is None:
+        raise click.UsageError("OUT is required (or pass --check or --gradescope BUNDLE.zip)")
+    if out is not None:
+        written = release(spec, out, grader_requirement=grader_requirement, notebooks=notebooks)
+        click.echo(f"wrote {len(written)} files to {out}")
+    if gradescope is not None:
+        from grader.gradescope_bundle import build
+
+        members = build(spec, gradescope, gradescope_exercises or ("all",), grader_requirement)
+        click.echo(f"wrote the Gradescope autograder {gradescope} ({len(members)} files)")
 
 
 @cli.command("validate")
@@ -199,3 +222,8 @@ def validate_command(exercises: tuple[str, ...], course: Path | None, seeds: int
                 [f"misdiagnosed: {m}" for m in v.misdiagnosed]:
             console.print(f"{v.exercise}: {line}", markup=False)
     sys.exit(EXIT_PASSED if all(v.ok for v in results) else EXIT_FAILED)
+
+
+from grader.batch.command import batch_command  # noqa: E402 - registered last; it imports nothing heavy
+
+cli.add_command(batch_command, "batch")

@@ -4,15 +4,22 @@ Each exercise folder is copied from ``exercises/`` except its module, which is r
 solution with every solution block replaced by ``raise NotImplementedError("TODO: ...")``
 (:func:`grader.solutions.strip_solutions`). Solutions and hidden cases are never copied. ``--check``
 compares the committed ``exercises/`` with what release would write, so stubs cannot drift.
+
+The repository also gets the GitHub Classroom workflow (:mod:`grader.workflow`), the grader to install (a copy
+of this grader's source in ``.grader/`` unless a requirement is given, see :mod:`grader.install`) and, with
+``notebooks``, one notebook per exercise (:mod:`grader.notebook_release`).
 """
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import SpecError, UsageError
+from grader.install import CPU_INDEX, VENDORED, torch_requirement, write_source
+from grader.notebook_release import exercise_notebook, notebook_path, write_notebook
 from grader.solutions import SolutionMarkerError, strip_solutions
 from grader.spec import CourseSpec, load_exercise
 from grader.workflow import classroom_workflow
@@ -26,6 +33,13 @@ module. The `forward` methods are given.
 |---|---|---|
 {rows}
 
+Install the grader once (Python 3.10 or newer; a virtual environment is a good idea):
+
+```
+python -m pip install "{torch}" --index-url {index}
+python -m pip install {grader}
+```
+{notebooks}
 Check your work at any time:
 
 ```
@@ -64,8 +78,18 @@ def stubs(course: CourseSpec) -> list[Stub]:
     return out
 
 
-def release(course: CourseSpec, out: Path) -> list[Path]:
-    """Write the student repository to ``out``; return the files written."""
+NOTEBOOKS = """
+Working in Jupyter? `notebooks/` has one notebook per exercise: the same code as `exercises/`, split into
+cells, and a last cell that checks your work. Hand in the `.ipynb` file.
+"""
+
+
+def release(course: CourseSpec, out: Path, grader_requirement: str | None = None, notebooks: bool = False) -> list[Path]:
+    """Write the student repository to ``out``; return the files written.
+
+    ``grader_requirement`` is what the workflow and the README install as the grader (a git URL, a wheel path
+    in the repository); without it, a copy of this grader goes to ``.grader/`` and that is installed.
+    """
     root = course.root.resolve()
     out = out.resolve()
     if out == root or root in out.parents:
@@ -83,11 +107,23 @@ def release(course: CourseSpec, out: Path) -> list[Path]:
                 shutil.copyfile(path, dest)
                 written.append(dest)
         (out / stub.relative).write_text(stub.text, encoding="utf-8")
+        if notebooks:
+            exercise = load_exercise(course, stub.slug)
+            readme = source / "README.md"
+            nb = exercise_notebook(exercise.id, exercise.module,
+                                   readme.read_text(encoding="utf-8") if readme.is_file() else f"# {exercise.title}",
+                                   stub.text)
+            written.append(write_notebook(notebook_path(out, stub.slug), nb))
     written.append(_write(out / "course.yaml", (root / "course.yaml").read_text(encoding="utf-8")))
+    if grader_requirement is None:
+        written += write_source(out / VENDORED)
+    grader = grader_requirement or f"./{VENDORED}"
     rows = "\n".join(f"| {s.split('_', 1)[0]} | {load_exercise(course, s).title} | `exercises/{s}/` |"
                      for s in course.exercises)
-    written.append(_write(out / "README.md", STUDENT_README.format(title=course.title, rows=rows)))
-    written.append(_write(out / ".github" / "workflows" / "classroom.yml", classroom_workflow(course)))
+    readme_text = STUDENT_README.format(title=course.title, rows=rows, torch=torch_requirement(), index=CPU_INDEX,
+                                        grader=shlex.quote(grader), notebooks=NOTEBOOKS if notebooks else "")
+    written.append(_write(out / "README.md", readme_text))
+    written.append(_write(out / ".github" / "workflows" / "classroom.yml", classroom_workflow(course, grader)))
     written.append(_write(out / ".gitignore", "__pycache__/\n.venv/\n"))
     return sorted(set(written))
 

@@ -1,0 +1,246 @@
+#!/usr/bin/env python
+"""Benchmark of ``grade batch``: throughput against the naive way, per-submission overhead, and memory.
+
+Run with the project's interpreter: ``.venv/bin/python bench/batch.py`` (about 3 minutes on 2 cores).
+Markdown tables go to stdout, progress notes to stderr. Everything is written under a temporary folder,
+with its own empty case cache (``$GRADER_CACHE``).
+
+1. **Throughput.** A class of ``--students`` (default 24) submissions of ex04's ``linear.py`` (correct and
+   typical mistakes, in turn), graded two at a time both ways, then ours on a class ``--scale`` (4) times
+   larger, which gives the cost of one more student once start-up is paid:
+
+   - naive: for each student a fresh ``python`` that imports torch, loads the student's module and runs
+     ``torch.autograd.gradcheck`` on their ``Linear`` (one public-sized case), two processes at a time;
+   - ours: ``grade batch CLASS --out DIR --exercise ex04 --jobs 2 --lms all`` as one command (so its start-up,
+     the servers' torch import, the reference cases and every output file are counted), first with an
+     empty case cache, then again with ``--force`` (the cache warm, as on any later run).
+
+   Ours does more per student: MatMul and Linear, two public and two hidden cases each, three checks per input.
+2. **Overhead.** The same class through the API (:func:`grader.batch.runner.grade_class`, two workers):
+   per student, the worker's wall time against the time spent grading proper
+   (:func:`grader.grading.grade_module`), plus the one-off costs (servers, rebuilding the class files).
+3. **Memory.** ``--memory-students`` (default 1000) students through the API, two workers: the grading
+   process's resident memory (and the sandbox servers') sampled as students finish, then the peak after the
+   class files are rebuilt from the 1000 reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from grader.batch import LMS_NAMES
+from grader.batch.layouts import discover
+from grader.batch.outputs import write_outputs
+from grader.batch.runner import Outcome, grade_class, make_plan
+from grader.sandbox.client import SandboxServer
+from grader.spec import load_course
+from grader.writers import summary
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBMISSIONS = ROOT / "tests" / "submissions"
+VARIANTS = ("linear_alternative", "linear_bias_not_summed", "linear_weight_transposed", "linear_bias_mean",
+            "linear_bias_float32", "linear_two_grads")
+NAIVE = """
+import importlib.util, sys, torch
+spec = importlib.util.spec_from_file_location("linear", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+g = torch.Generator().manual_seed(0)
+x, w, b = (torch.randn(*s, dtype=torch.float64, generator=g, requires_grad=True) for s in ((5, 3), (4, 3), (4,)))
+try:
+    ok = torch.autograd.gradcheck(module.Linear.apply, (x, w, b), raise_exception=False)
+except Exception as exc:
+    ok = f"error: {exc}"
+print(ok)
+"""
+
+
+def note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def make_class(folder: Path, students: int) -> list[Path]:
+    """``students`` folders ``s0001/linear.py`` ..., cycling through a correct module and typical mistakes."""
+    solution = (ROOT / "solutions" / "ex04_linear" / "linear.py").read_bytes()
+    sources = [solution] + [(SUBMISSIONS / v / "linear.py").read_bytes() for v in VARIANTS]
+    folder.mkdir(parents=True)
+    modules = []
+    for i in range(students):
+        path = folder / f"s{i:04d}" / "linear.py"
+        path.parent.mkdir()
+        path.write_bytes(sources[i % len(sources)])
+        modules.append(path)
+    return modules
+
+
+def naive(modules: list[Path], script: Path, jobs: int) -> float:
+    def check(module: Path) -> None:
+        subprocess.run([sys.executable, str(script), str(module)], check=True, capture_output=True)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(check, modules))
+    return time.perf_counter() - started
+
+
+def ours(folder: Path, out: Path, jobs: int, force: bool) -> float:
+    grade = Path(sys.executable).with_name("grade")
+    command = [str(grade), "batch", str(folder), "--out", str(out), "--exercise", "ex04", "--jobs", str(jobs),
+               "--lms", "all", "--course", str(ROOT)] + (["--force"] if force else [])
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def throughput(work: Path, students: int, jobs: int, scale: int) -> None:
+    folder = work / "class"
+    modules = make_class(folder, students)
+    script = work / "naive.py"
+    script.write_text(NAIVE)
+    note(f"naive: {students} fresh interpreters, {jobs} at a time ...")
+    naive_s = naive(modules, script, jobs)
+    note("ours: grade batch, empty case cache ...")
+    cold = ours(folder, work / "out", jobs, force=False)
+    note("ours: grade batch --force, warm case cache ...")
+    warm = ours(folder, work / "out", jobs, force=True)
+    big = students * scale
+    make_class(work / "big-class", big)
+    note(f"ours: grade batch on {big} students, warm case cache ...")
+    large = ours(work / "big-class", work / "big-out", jobs, force=False)
+    per_naive = naive_s / students
+    marginal = (large - warm) / (big - students)
+    print(f"### Throughput: {jobs} at a time\n")
+    print("| way | students | wall time | per student | speedup |")
+    print("|---|---|---|---|---|")
+    print(f"| naive: fresh `python` + `gradcheck` per student | {students} | {naive_s:.1f} s | {per_naive:.3f} s | 1× |")
+    for label, n, seconds in (("`grade batch`, empty case cache", students, cold),
+                              ("`grade batch --force`, warm case cache", students, warm),
+                              ("`grade batch`, warm case cache", big, large)):
+        print(f"| {label} | {n} | {seconds:.1f} s | {seconds / n:.3f} s | {per_naive * n / seconds:.1f}× |")
+    print(f"| each additional student: naive / `grade batch` | | | {per_naive:.3f} s / {marginal:.3f} s | "
+          f"{per_naive / marginal:.1f}× |")
+    print(f"\nThe naive time for {big} students is {scale} × the measured {students}: each student is its own "
+          "process, so it is linear by construction. Our start-up (the servers' torch import, the reference "
+          "cases, every class file) is paid once per run; the last line is the cost of one more student.\n")
+
+
+def rss_kib(pid: int | str = "self") -> int:
+    with open(f"/proc/{pid}/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:"))
+
+
+class Recorder:
+    """A batch listener that keeps the outcomes and samples memory every ``every`` students."""
+
+    def __init__(self, servers: list[int], every: int) -> None:
+        self.outcomes: list[Outcome] = []
+        self.samples: list[tuple[int, int, int]] = []
+        self.servers = servers
+        self.every = every
+
+    def started(self, total: int, unchanged: int) -> None:
+        self.samples.append((0, rss_kib(), sum(rss_kib(p) for p in self.servers)))
+
+    def stopping(self, in_flight: int) -> None:
+        note(f"interrupted with {in_flight} students in progress")
+
+    def finished(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if len(self.outcomes) % self.every == 0:
+            self.samples.append((len(self.outcomes), rss_kib(), sum(rss_kib(p) for p in self.servers)))
+
+
+def through_api(folder: Path, out: Path, jobs: int, every: int) -> tuple[Recorder, float, float, float]:
+    """Grade ``folder`` with ``jobs`` servers started here; return the recorder and the one-off costs."""
+    summary.prefetch()  # as the command does
+    plan = make_plan(load_course(ROOT), ["ex04"])
+    entries = discover([folder]).entries
+    started = time.perf_counter()
+    servers = [SandboxServer().start() for _ in range(jobs)]
+    for server in servers:
+        server.ping()
+    startup = time.perf_counter() - started
+    assert all(s.process is not None for s in servers)
+    recorder = Recorder([s.process.pid for s in servers if s.process is not None], every)
+    try:
+        started = time.perf_counter()
+        grade_class(entries, out, plan, servers=servers, listener=recorder)
+        grading = time.perf_counter() - started
+    finally:
+        for server in servers:
+            server.close()
+    started = time.perf_counter()
+    write_outputs(out, [e.student for e in entries], plan.assignments, LMS_NAMES, None, "bench")
+    return recorder, startup, grading, time.perf_counter() - started
+
+
+def overhead(work: Path, students: int, jobs: int) -> None:
+    note(f"overhead: {students} students through the API ...")
+    recorder, startup, grading, outputs = through_api(work / "class", work / "api-out", jobs, max(1, students))
+    outcomes = recorder.outcomes
+    seconds = [o.seconds for o in outcomes]
+    checks = [o.check_seconds for o in outcomes]
+    extra = [s - c for s, c in zip(seconds, checks, strict=True)]
+    print(f"### Per-submission overhead: {students} students, {jobs} workers\n")
+    print("| | per student (median) | total |")
+    print("|---|---|---|")
+    print(f"| grading proper (`grade_module`: sandbox run, cases, checks) | {1000 * statistics.median(checks):.1f} ms "
+          f"| {sum(checks):.2f} s |")
+    print(f"| batch overhead in the worker (read, hash, write the record) | {1000 * statistics.median(extra):.2f} ms "
+          f"| {sum(extra):.3f} s |")
+    print(f"| overhead / grading proper | {100 * statistics.median(e / c for e, c in zip(extra, checks, strict=True)):.2f} % "
+          f"| {100 * sum(extra) / sum(checks):.2f} % |")
+    print(f"| rebuilding every class file (gradebook, summary, 7 LMS formats, feedback) | "
+          f"{1000 * outputs / students:.1f} ms | {outputs:.2f} s |")
+    print(f"| one-off: {jobs} sandbox servers ready (torch imported) | | {startup:.2f} s |")
+    print(f"| wall time of the grading itself ({jobs} workers) | | {grading:.2f} s |")
+    print()
+
+
+def memory(work: Path, students: int, jobs: int) -> None:
+    folder = work / "memory-class"
+    make_class(folder, students)
+    note(f"memory: {students} students through the API (a few minutes) ...")
+    recorder, _, grading, outputs = through_api(folder, work / "memory-out", jobs, max(1, students // 10))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"### Memory: {students} students, {jobs} workers ({grading:.0f} s grading, {outputs:.1f} s class files)\n")
+    print("| students finished | grading process RSS | sandbox servers RSS (sum) |")
+    print("|---|---|---|")
+    for done, own, servers in recorder.samples:
+        print(f"| {done} | {own / 1024:.0f} MiB | {servers / 1024:.0f} MiB |")
+    print(f"| peak of the grading process, class files included | {peak / 1024:.0f} MiB | |")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=24, help="class size for throughput and overhead")
+    parser.add_argument("--jobs", type=int, default=2, help="submissions graded at a time, both ways")
+    parser.add_argument("--scale", type=int, default=4, help="the larger class is this many times --students")
+    parser.add_argument("--memory-students", type=int, default=1000, help="class size for memory (0: skip)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="grade-bench-batch-"))
+    os.environ["GRADER_CACHE"] = str(work / "cache")
+    try:
+        print(f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}\n")
+        throughput(work, args.students, args.jobs, args.scale)
+        overhead(work, args.students, args.jobs)
+        if args.memory_students:
+            memory(work, args.memory_students, args.jobs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""``grade batch``: the click command. It parses options and calls the batch API; nothing heavy is imported
+until it runs (``grade ex03`` imports this module too, and its start-up time matters)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from grader.batch import LMS_NAMES
+
+EXIT_DONE, EXIT_NOT_GRADED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+@click.command("batch")
+@click.argument("submissions", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (created); re-running into the same folder resumes.")
+@click.option("--exercise", "exercises", multiple=True, metavar="ID",
+              help="An exercise to grade (ex04, 4, ex04_linear); repeat for several. Default: all of the course.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Submissions graded at the same time, one sandbox server each. Default: the number of cores.")
+@click.option("--lms", multiple=True, type=click.Choice([*LMS_NAMES, "all"]),
+              help="Also write this LMS's import format; repeat for several, or 'all'.")
+@click.option("--hidden/--no-hidden", default=True, show_default=True,
+              help="Add the hidden cases of solutions/<exercise>/hidden.yaml (the grade of record has them).")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with students' LMS ids (student, name, email, username, sis_id, lms_id, section, lti_id).")
+@click.option("--force", is_flag=True, help="Re-grade every student, even those whose inputs are unchanged.")
+@click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The course folder (default: the nearest folder above with a course.yaml).")
+@click.option("--seed", type=int, default=None, help="Seed for every generated input (default: the course's).")
+def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str, ...], jobs: int | None,
+                  lms: tuple[str, ...], hidden: bool, roster: Path | None, force: bool, course: Path | None,
+                  seed: int | None) -> None:
+    """Grade a whole class: every entry of SUBMISSIONS is one student.
+
+    \b
+    An entry is a folder, a repository, a .py, a .ipynb or a .zip. GitHub Classroom folders
+    (assignment-username), Canvas downloads (name_userid_submissionid_file, also as the one zip
+    Canvas gives) and Gradescope exports (submission_metadata.yml) are recognised.
+
+    \b
+    The --out folder gets reports/<student>.json, feedback/<student>.md and .html,
+    gradebook.csv, summary.md, summary.html, histogram.png, and one file or folder per
+    --lms format. A re-run skips students whose submission, specs and grader are
+    unchanged; Ctrl-C keeps every finished student.
+    Exit status: 0 every student graded, 1 some could not be graded (see gradebook.csv), 2 usage
+    or spec error, 130 interrupted.
+    """
+    from grader.batch.layouts import discover
+    from grader.batch.outputs import write_outputs
+    from grader.batch.progress import ProgressBar
+    from grader.batch.roster import load_roster
+    from grader.batch.runner import grade_class, make_plan
+    from grader.batch.unpack import unpack
+    from grader.errors import UsageError
+    from grader.spec import find_course, load_course
+    from grader.writers import summary
+
+    summary.prefetch()
+    spec = load_course(course.resolve() if course else find_course(Path.cwd()))
+    plan = make_plan(spec, exercises or ("all",), hidden=hidden, seed=seed)
+    people = load_roster(roster) if roster else None
+    out.mkdir(parents=True, exist_ok=True)
+    paths = list(submissions)
+    if len(paths) == 1 and paths[0].is_file() and paths[0].suffix.lower() == ".zip":
+        root, skipped = unpack(paths[0], out / ".unpacked" / paths[0].stem)
+        for name in skipped:
+            click.echo(f"grade batch: left out {name} of {paths[0]}: corrupt or too large", err=True)
+        paths = [root]
+    found = discover(paths, exclude=[out])
+    for path in found.ignored:
+        click.echo(f"grade batch: ignored {path}: not a folder, .py, .ipynb or .zip", err=True)
+    if not found.entries:
+        raise UsageError(f"no submissions in {', '.join(str(p) for p in submissions)}")
+    outcomes = None
+    with ProgressBar(sys.stderr) as bar:
+        try:
+            outcomes = grade_class(found.entries, out, plan, jobs=jobs or os.cpu_count() or 1, force=force,
+                                   listener=bar)
+        except KeyboardInterrupt:
+            pass
+    if outcomes is None:
+        kept = sum((out / "reports" / f"{e.student}.json").is_file() for e in found.entries)
+        click.echo(f"grade batch: interrupted; {kept} of {len(found.entries)} students have their results in "
+                   f"{out / 'reports'}. Run the same command again to resume.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    names = [*LMS_NAMES] if "all" in lms else list(lms)
+    write_outputs(out, [e.student for e in found.entries], plan.assignments, names, people, spec.title)
+    errors = [o for o in outcomes if o.error]
+    click.echo(f"grade batch: {bar.counts['graded']} graded, {bar.counts['failed']} failed (listed in summary.md), "
+               f"{bar.counts['unchanged']} unchanged; wrote {out}", err=True)
+    for outcome in errors:
+        click.echo(f"grade batch: {outcome.student} could not be graded: {outcome.error}", err=True)
+    sys.exit(EXIT_NOT_GRADED if errors else EXIT_DONE)

@@ -1,0 +1,222 @@
+"""Who is who in an LMS download: each entry of the submissions folder becomes one student.
+
+Recognised layouts, entry by entry, so one folder may mix them:
+
+- **GitHub Classroom** (``gh classroom clone student-repos``): one folder per student repository, named
+  ``<assignment>-<username>``. The assignment prefix is the ``...-`` prefix shared by the most dashed folder
+  names (at least two, and half of them), the longest on a tie, so ``hw4-mary-jane`` is ``mary-jane``.
+- **Canvas** ("Download Submissions"): files named ``<name>_[LATE_]<userid>_<submissionid>_<filename>``.
+  A student's several files become one submission under their original names (Canvas's ``-1`` suffix for a
+  resubmission removed), so ``linear.py`` next to its ``linear_helpers.py`` still imports it.
+- **Gradescope** (export of submissions): ``submission_metadata.yml`` next to ``submission_<id>/`` folders;
+  the metadata names the submitters. A group submission is graded once per member, so each gets a row.
+- anything else: a folder, ``.py``, ``.ipynb`` or ``.zip`` per student, named after the entry.
+
+Student keys are made safe for file names and unique (``-2``, ``-3`` ... in sorted order), deterministically.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.batch.record import Identity
+from grader.submission import Submission, load_submission
+
+SUBMISSION_SUFFIXES = (".py", ".ipynb", ".zip")
+GRADESCOPE_METADATA = "submission_metadata.yml"
+_CANVAS = re.compile(r"^(?P<name>[^_]+)_(?:late_)?(?P<user>\d+)_(?P<submission>\d+)_(?P<file>.+)$", re.IGNORECASE)
+_RESUBMITTED = re.compile(r"^(?P<stem>.+)-\d+(?P<suffix>\.[A-Za-z0-9]+)$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
+_SKIPPED = {"__MACOSX", "Thumbs.db", GRADESCOPE_METADATA}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One student's submission as found on disk.
+
+    Attributes:
+        identity: who the student is, as far as the layout tells.
+        paths: the submission: one path, or a Canvas student's several files.
+        layout: ``classroom``, ``canvas``, ``gradescope`` or ``plain``.
+    """
+
+    identity: Identity
+    paths: tuple[Path, ...]
+    layout: str = "plain"
+
+    @property
+    def student(self) -> str:
+        return self.identity.student
+
+    @property
+    def source(self) -> str:
+        return ", ".join(str(p) for p in self.paths)
+
+    def load(self) -> Submission:
+        """The student's files in memory (never executed); an unusable submission carries its ``problem``."""
+        if len(self.paths) == 1:
+            return load_submission(self.paths[0])
+        return _merge(f"{self.paths[0].parent}/{self.student} ({len(self.paths)} files)", self.paths)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The students found, sorted by key, and the entries that are no submission (a README, say)."""
+
+    entries: tuple[Entry, ...]
+    ignored: tuple[Path, ...] = ()
+
+
+def discover(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> Discovery:
+    """One folder: its entries are the students. Several paths: each is a student's entry."""
+    skip = {p.resolve() for p in exclude}
+    if len(paths) == 1 and paths[0].is_dir():
+        root = paths[0]
+        children = [c for c in sorted(root.iterdir()) if _visible(c) and c.resolve() not in skip]
+        if (root / GRADESCOPE_METADATA).is_file():
+            return _gradescope(root, children)
+        return _classify(children)
+    return _classify([p for p in paths if p.resolve() not in skip])
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".") and path.name not in _SKIPPED
+
+
+def _classify(children: list[Path]) -> Discovery:
+    canvas: dict[tuple[str, str], list[Path]] = {}
+    entries: list[Entry] = []
+    ignored: list[Path] = []
+    prefix = classroom_prefix([c.name for c in children if c.is_dir()])
+    for child in children:
+        match = _CANVAS.match(child.name)
+        if match and child.is_file():
+            canvas.setdefault((match["name"].lower(), match["user"]), []).append(child)
+        elif child.is_dir() and prefix and child.name.startswith(prefix) and len(child.name) > len(prefix):
+            username = child.name[len(prefix):]
+            entries.append(Entry(Identity(username, github=username), (child,), "classroom"))
+        elif child.is_dir() or child.suffix.lower() in SUBMISSION_SUFFIXES:
+            entries.append(Entry(Identity(_stem(child)), (child,), "plain"))
+        else:
+            ignored.append(child)
+    for (name, user), files in canvas.items():
+        ordered = tuple(sorted(files, key=lambda p: (int(_canvas_part(p, "submission")), p.name)))
+        entries.append(Entry(Identity(name, lms_id=user), ordered, "canvas"))
+    return Discovery(unique(entries), tuple(ignored))
+
+
+def classroom_prefix(names: list[str]) -> str:
+    """The ``<assignment>-`` prefix of GitHub Classroom folder names, or ``""`` when there is none."""
+    dashed = [n for n in names if "-" in n.strip("-")]
+    counts: Counter[str] = Counter()
+    for name in dashed:
+        counts.update({name[: i + 1] for i, ch in enumerate(name) if ch == "-" and 0 < i < len(name) - 1})
+    need = max(2, (len(dashed) + 1) // 2)
+    shared = [p for p, n in counts.items() if n >= need]
+    return max(shared, key=lambda p: (counts[p], len(p), p)) if shared else ""
+
+
+def _gradescope(root: Path, children: list[Path]) -> Discovery:
+    submitters = _gradescope_submitters(root / GRADESCOPE_METADATA)
+    entries: list[Entry] = []
+    ignored: list[Path] = []
+    for child in children:
+        if not child.is_dir():
+            ignored.append(child)
+            continue
+        people = submitters.get(child.name) or [Identity(child.name)]
+        entries.extend(Entry(person, (child,), "gradescope") for person in people)
+    return Discovery(unique(entries), tuple(ignored))
+
+
+def _gradescope_submitters(path: Path) -> dict[str, list[Identity]]:
+    """``submission_<id>`` to its submitters. Keys are Ruby symbols (``:submitters:``); the leading colon is dropped.
+
+    An unreadable file gives no names rather than an error: the folders are still graded under their own names.
+    """
+    import yaml
+
+    try:
+        data = _plain_keys(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    found: dict[str, list[Identity]] = {}
+    for folder, meta in (data.items() if isinstance(data, dict) else ()):
+        people = meta.get("submitters") if isinstance(meta, dict) else None
+        for person in people if isinstance(people, list) else ():
+            if not isinstance(person, dict):
+                continue
+            email, sid, name = (str(person.get(k) or "") for k in ("email", "sid", "name"))
+            key = email or sid or name or str(folder)
+            found.setdefault(str(folder), []).append(Identity(key, name=name, email=email, sis_id=sid))
+    return found
+
+
+def _plain_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k).lstrip(":"): _plain_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_keys(v) for v in value]
+    return value
+
+
+def unique(entries: list[Entry]) -> tuple[Entry, ...]:
+    """Entries sorted by student, with keys made file-name safe and distinct, also on a case-insensitive file
+    system: the first (keys that were already safe first, then in sorted order) keeps its key."""
+    ordered = sorted(entries, key=lambda e: (safe_key(e.student) != e.student, e.student.lower(), e.student,
+                                              e.identity.lms_id, [str(p) for p in e.paths]))
+    taken: set[str] = set()
+    out = []
+    for entry in ordered:
+        base = safe_key(entry.student)
+        key, n = base, 1
+        while key.lower() in taken:
+            n += 1
+            key = f"{base}-{n}"
+        taken.add(key.lower())
+        out.append(Entry(Identity(key).updated(entry.identity.known()), entry.paths, entry.layout))
+    return tuple(sorted(out, key=lambda e: e.student))
+
+
+def safe_key(name: str) -> str:
+    """A student key usable as a file name on every system: no separators, no leading dot, at most 100 characters."""
+    return _UNSAFE.sub("_", name).lstrip(".")[:100] or "student"
+
+
+def _stem(path: Path) -> str:
+    return path.name[: -len(path.suffix)] if path.is_file() and path.suffix.lower() in SUBMISSION_SUFFIXES else path.name
+
+
+def _canvas_part(path: Path, part: str) -> str:
+    match = _CANVAS.match(path.name)
+    assert match is not None
+    return match[part]
+
+
+def _original_name(path: Path) -> str:
+    """The file name the student uploaded: Canvas's prefix removed, and its ``-1`` resubmission suffix too."""
+    name = _canvas_part(path, "file")
+    match = _RESUBMITTED.match(name)
+    return f"{match['stem']}{match['suffix']}" if match else name
+
+
+def _merge(origin: str, paths: tuple[Path, ...]) -> Submission:
+    """Several Canvas files of one student as one submission, later submissions winning over earlier ones."""
+    files: dict[str, bytes] = {}
+    problems: list[str] = []
+    for path in paths:
+        part = load_submission(path)
+        if part.problem:
+            problems.append(part.problem)
+        elif part.single and path.suffix.lower() in (".py", ".ipynb"):
+            files[_original_name(path)] = part.files[part.single]
+        else:
+            files.update(part.files)
+    if not files:
+        return Submission(origin=origin, problem="; ".join(problems) or f"{origin} holds no .py or .ipynb file")
+    return Submission(origin=origin, files=files)

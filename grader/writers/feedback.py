@@ -1,0 +1,242 @@
+"""Feedback for one student after a batch: ``feedback/<student>.md`` and ``.html``.
+
+Per exercise and target, the same picture as the terminal report: a table of inputs × gradient checks
+(``✓``, or the diagnosis of the first failing case with how many failed), then each distinct mistake once,
+with the checks and cases it appeared in, the message with its numbers, and the hint. Everything the
+student controls (messages quoting their exceptions, what their code printed) goes through
+:mod:`grader.escape`, so a ``</table>`` or a Markdown link shows as text, and a ``::notice::`` line is
+indented so that a CI log showing the Markdown does not run it.
+
+:func:`brief` is the one-line version the LMS writers put in a feedback or comment field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.batch.record import StudentRecord, points
+from grader.batch.state import write_if_changed
+from grader.escape import html, log_line, markdown_block, markdown_inline, printable
+from grader.results import CHECK_KINDS, Report, Row
+
+WHOLE_OP = ("forward", "policy", "training")
+GRADIENT = tuple(c for c in CHECK_KINDS if c not in WHOLE_OP)
+_OP = "(whole op)"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One distinct mistake of a target: an input (or the whole op) and a diagnosis, with where it showed."""
+
+    subject: str
+    diagnosis: str
+    checks: str
+    cases: str
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class TargetTable:
+    """The per-input table of one target: whole-op cells, then one line of cells per input."""
+
+    target: str
+    whole: tuple[tuple[str, str], ...]
+    checks: tuple[str, ...]
+    inputs: tuple[tuple[str, tuple[str, ...]], ...]
+    problems: tuple[Problem, ...]
+
+
+def tables(report: Report) -> list[TargetTable]:
+    by_target: dict[str, list[Row]] = {}
+    for row in report.checks:
+        by_target.setdefault(row.target, []).append(row)
+    out = []
+    for target, rows in by_target.items():
+        whole = tuple((c, cell([r for r in rows if r.check == c])) for c in WHOLE_OP if any(r.check == c for r in rows))
+        checks = tuple(c for c in GRADIENT if any(r.check == c for r in rows))
+        names = list(dict.fromkeys(r.input for r in rows if r.input is not None))
+        inputs = tuple((name, tuple(cell([r for r in rows if r.input == name and r.check == c]) for c in checks))
+                       for name in names)
+        out.append(TargetTable(target, whole, checks, inputs, tuple(problems(rows, merge=True))))
+    return out
+
+
+def cell(rows: list[Row]) -> str:
+    """``✓`` when every case passed, else the first failing case's diagnosis (and how many of the cases failed)."""
+    if not rows:
+        return ""
+    failed = [r for r in rows if not r.passed]
+    if not failed:
+        return "✓"
+    return failed[0].diagnosis + (f" ({len(failed)}/{len(rows)})" if len(failed) < len(rows) else "")
+
+
+def problems(rows: list[Row] | tuple[Row, ...], merge: bool = False) -> list[Problem]:
+    """Each distinct mistake once: per input (or the whole op) and diagnosis, with the first case's message.
+
+    With ``merge``, inputs with the very same mistake and message are one problem (``x, weight, bias``), so
+    an exception raised before any gradient is computed is explained once, not once per input.
+    """
+    found: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        if not row.passed:
+            found.setdefault((row.input or _OP, row.diagnosis), []).append(row)
+    out = [Problem(subject, code, ", ".join(dict.fromkeys(r.check for r in failed)),
+                   ", ".join(dict.fromkeys(r.case + (" (hidden)" if r.hidden else "") for r in failed)),
+                   failed[0].message, failed[0].hint)
+           for (subject, code), failed in found.items()]
+    if not merge:
+        return out
+    merged: dict[tuple[str, str, str], list[Problem]] = {}
+    for p in out:
+        merged.setdefault((p.diagnosis, p.message, p.hint), []).append(p)
+    return [Problem(", ".join(p.subject for p in same), code, _union(p.checks for p in same),
+                    _union(p.cases for p in same), message, hint)
+            for (code, message, hint), same in merged.items()]
+
+
+def _union(lists: Iterable[str]) -> str:
+    return ", ".join(dict.fromkeys(item for text in lists for item in text.split(", ")))
+
+
+def mistakes(report: Report) -> list[tuple[str, tuple[str, ...], str]]:
+    """``(target, inputs, diagnosis)`` per distinct mistake; no inputs means the whole op (a crash, say), which
+    covers every input's row with the same diagnosis."""
+    inputs: dict[tuple[str, str], dict[str, None]] = {}
+    whole: set[tuple[str, str]] = set()
+    for row in report.checks:
+        if row.passed:
+            continue
+        key = (row.target, row.diagnosis)
+        inputs.setdefault(key, {})
+        if row.input is None:
+            whole.add(key)
+        else:
+            inputs[key][row.input] = None
+    return [(target, () if (target, code) in whole else tuple(names), code) for (target, code), names in inputs.items()]
+
+
+def brief(report: Report, problem: str = "") -> str:
+    """One line: ``ex04 7.3333/9: Linear broadcast_not_reduced in grad_bias`` (plain text, control characters escaped)."""
+    if problem:
+        what = f"the submission could not be used: {problem}"[:300]
+    else:
+        found = [f"{target} {code}" + (" in " + ", ".join(f"grad_{n}" for n in names) if names else "")
+                 for target, names, code in mistakes(report)]
+        what = "; ".join(found) if found else "every check passed"
+    return printable(f"{report.exercise} {points(report.score)}/{points(report.max_score)}: {what}")
+
+
+def record_brief(record: StudentRecord) -> str:
+    if record.error:
+        return printable(f"not graded: {record.error}")
+    return " | ".join(brief(r, record.problems.get(r.exercise, "")) for r in record.reports)
+
+
+def write(record: StudentRecord, folder: Path) -> list[Path]:
+    """Write ``<student>.md`` and ``<student>.html`` into ``folder``, each atomically (unchanged files are left alone)."""
+    paths = [folder / f"{record.student}.md", folder / f"{record.student}.html"]
+    write_if_changed(paths[0], markdown(record))
+    write_if_changed(paths[1], page(record))
+    return paths
+
+
+def _total(record: StudentRecord) -> str:
+    return "not graded" if record.error else f"{points(record.score)} / {points(record.max_score)}"
+
+
+def _error_text(record: StudentRecord) -> str:
+    return f"The grader could not grade this submission ({record.error}). Your instructor will look into it."
+
+
+def markdown(record: StudentRecord) -> str:
+    lines = [f"# Feedback: {markdown_inline(record.identity.display)}", "", f"Total: **{_total(record)}**", ""]
+    if record.error:
+        lines += [markdown_inline(_error_text(record)), ""]
+    for report in record.reports:
+        lines += [f"## {report.exercise} · {markdown_inline(report.title)}: "
+                  f"{points(report.score)} / {points(report.max_score)}", ""]
+        if report.exercise in record.problems:
+            lines += ["Your submission could not be used for this exercise:", "",
+                      markdown_block(log_line(record.problems[report.exercise])), ""]
+            continue
+        for table in tables(report):
+            lines += _markdown_table(table)
+    if record.output:
+        lines += ["## What your code printed", "", markdown_block(log_line(record.output)), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _markdown_table(table: TargetTable) -> list[str]:
+    lines = [f"### {markdown_inline(table.target)}", ""]
+    if table.whole:
+        lines += [" · ".join(f"{check} {markdown_inline(value)}" for check, value in table.whole), ""]
+    if table.inputs:
+        lines += ["| input | " + " | ".join(table.checks) + " |", "|---" * (len(table.checks) + 1) + "|"]
+        lines += [f"| {markdown_inline(name)} | " + " | ".join(markdown_inline(c) for c in cells) + " |"
+                  for name, cells in table.inputs]
+        lines.append("")
+    for p in table.problems:
+        lines += [f"- **✗ {markdown_inline(p.subject)}: {p.diagnosis}** ({markdown_inline(p.checks)}; "
+                  f"{markdown_inline(p.cases)})", ""]
+        message = markdown_block(log_line(p.message)) if "\n" in p.message else markdown_inline(p.message)
+        lines += ["  " + line if line else "" for line in message.split("\n")] + [""]
+        if p.hint:
+            lines += [f"  *Hint:* {markdown_inline(p.hint)}", ""]
+    return lines
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .6rem;text-align:left}
+.ok{color:#1a7f37}.bad{color:#cf222e}pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
+.hint{color:#6e5400}"""
+
+
+def page(record: StudentRecord) -> str:
+    """The feedback as one self-contained HTML page."""
+    title = f"Feedback: {html(record.identity.display)}"
+    parts = ["<!DOCTYPE html>", '<html lang="en">', '<head><meta charset="utf-8">', f"<title>{title}</title>",
+             f"<style>{_STYLE}</style></head>", "<body>", f"<h1>{title}</h1>",
+             f"<p>Total: <strong>{_total(record)}</strong></p>"]
+    if record.error:
+        parts.append(f'<p class="bad">{html(_error_text(record))}</p>')
+    for report in record.reports:
+        parts.append(f"<h2>{html(report.exercise)} · {html(report.title)}: "
+                     f"{points(report.score)} / {points(report.max_score)}</h2>")
+        if report.exercise in record.problems:
+            parts.append("<p>Your submission could not be used for this exercise:</p>"
+                         f"<pre>{html(record.problems[report.exercise])}</pre>")
+            continue
+        for table in tables(report):
+            parts += _html_table(table)
+    if record.output:
+        parts += ["<h2>What your code printed</h2>", f"<pre>{html(record.output)}</pre>"]
+    parts += ["</body>", "</html>"]
+    return "\n".join(parts) + "\n"
+
+
+def _html_cell(value: str) -> str:
+    kind = "ok" if value == "✓" else "bad" if value else ""
+    return f'<td class="{kind}">{html(value)}</td>' if kind else "<td></td>"
+
+
+def _html_table(table: TargetTable) -> list[str]:
+    parts = [f"<h3>{html(table.target)}</h3>"]
+    if table.whole:
+        parts.append("<p>" + " · ".join(f"{check} {html(value)}" for check, value in table.whole) + "</p>")
+    if table.inputs:
+        parts.append("<table><tr><th>input</th>" + "".join(f"<th>{c}</th>" for c in table.checks) + "</tr>")
+        parts += [f"<tr><td>{html(name)}</td>" + "".join(_html_cell(c) for c in cells) + "</tr>"
+                  for name, cells in table.inputs]
+        parts.append("</table>")
+    if table.problems:
+        parts.append("<ul>")
+        for p in table.problems:
+            hint = f'<br><span class="hint">Hint: {html(p.hint)}</span>' if p.hint else ""
+            parts.append(f'<li><strong class="bad">✗ {html(p.subject)}: {html(p.diagnosis)}</strong> '
+                         f"({html(p.checks)}; {html(p.cases)})<pre>{html(p.message)}</pre>{hint}</li>")
+        parts.append("</ul>")
+    return parts

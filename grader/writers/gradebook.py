@@ -1,0 +1,55 @@
+"""``gradebook.csv``: one row per student, one column per exercise, then ``total`` and ``error``.
+
+A student the grader could not grade keeps a row, with empty scores and the reason in ``error``, so nobody
+silently gets a zero for a grader bug. The LMS writers (Canvas, Moodle, Blackboard) are dialects of this
+table and share :func:`cell` and :func:`table_text`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from grader.batch.record import ClassRecords, StudentRecord, points
+from grader.batch.state import write_atomic
+from grader.escape import printable
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(text: str) -> str:
+    """Text for a spreadsheet cell: one line, control characters escaped, and never read as a formula.
+
+    Spreadsheets evaluate a cell that starts with ``=``, ``+``, ``-`` or ``@``; a student's exception message
+    could start that way, so such text gets a leading apostrophe (which spreadsheets hide).
+    """
+    flat = printable(text).replace("\r", " ").replace("\n", " ")
+    return "'" + flat if flat.startswith(_FORMULA_START) else flat
+
+
+def table_text(rows: Iterable[Sequence[str]], quote_all: bool = False) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def score_cells(record: StudentRecord, exercises: Sequence[str]) -> list[str]:
+    """Each exercise's points (empty when the student was not graded or the exercise is missing)."""
+    if record.error:
+        return ["" for _ in exercises]
+    reports = [record.report(ex) for ex in exercises]
+    return [points(r.score) if r is not None else "" for r in reports]
+
+
+def write(records: ClassRecords, destination: Path) -> Path:
+    exercises = [a.id for a in records.assignments]
+    rows: list[list[str]] = [["student", *exercises, "total", "error"]]
+    for record in records:
+        total = "" if record.error else points(record.score)
+        rows.append([cell(record.student), *score_cells(record, exercises), total, cell(record.error)])
+    path = destination / "gradebook.csv"
+    write_atomic(path, table_text(rows))
+    return path

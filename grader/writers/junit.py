@@ -1,0 +1,88 @@
+"""JUnit XML for CI dashboards: ``junit.xml``, one ``testsuite`` per student and exercise.
+
+Each ``testcase`` is a target and input (``classname`` ``<student>.<exercise>.<target>``, ``name``
+``grad_bias``). A wrong gradient is a ``failure`` (``type`` its diagnosis); a crash, a timeout or a limit is
+an ``error``, as is a student the grader could not grade. JUnit has no points, so ``score`` and
+``max_score`` are suite properties. Student text is stripped of characters XML 1.0 forbids. Durations are
+written as 0 so that a re-run writes the same bytes. Suites are written one at a time: memory does not
+grow with the class.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from grader.batch.record import TROUBLE_CODES, ClassRecords, StudentRecord, groups, points
+from grader.escape import xml, xml_chars
+from grader.writers.feedback import problems
+
+
+def suites(record: StudentRecord) -> list[ET.Element]:
+    if record.error:
+        suite = _suite(record.student, record.score, record.max_score)
+        case = ET.SubElement(suite, "testcase", classname=xml_chars(record.student), name="grading", time="0")
+        ET.SubElement(case, "error", message=xml_chars(record.error[:500]), type="grader_error").text = \
+            xml_chars(record.error)
+        return [_count(suite)]
+    out = []
+    for report in record.reports:
+        suite = _suite(f"{record.student}.{report.exercise}", report.score, report.max_score)
+        for group in groups(report):
+            case = ET.SubElement(suite, "testcase", classname=xml_chars(f"{record.student}.{report.exercise}.{group.target}"),
+                                 name=f"grad_{group.input}" if group.input else "forward and policy", time="0")
+            failed = group.failed
+            if failed:
+                codes = list(dict.fromkeys(r.diagnosis for r in failed))
+                kind = "error" if any(c in TROUBLE_CODES for c in codes) else "failure"
+                text = "\n".join(f"{p.diagnosis} ({p.checks}; {p.cases}): {p.message}" for p in problems(failed))
+                ET.SubElement(case, kind, message=xml_chars(", ".join(codes)), type=codes[0]).text = xml_chars(text)
+        out.append(_count(suite))
+    return out
+
+
+def _suite(name: str, score: float, max_score: float) -> ET.Element:
+    suite = ET.Element("testsuite", name=xml_chars(name))
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", name="score", value=points(score))
+    ET.SubElement(properties, "property", name="max_score", value=points(max_score))
+    return suite
+
+
+def _count(suite: ET.Element) -> ET.Element:
+    cases = suite.findall("testcase")
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
+    suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
+    suite.set("skipped", "0")
+    suite.set("time", "0")
+    return suite
+
+
+def write(records: ClassRecords, destination: Path) -> Path:
+    """Stream the suites to a temporary file, then put the totals on ``testsuites`` and rename it into place."""
+    path = destination / "junit.xml"
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    fd, tmp = tempfile.mkstemp(dir=destination, prefix=".junit.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as body:
+            for record in records:
+                for suite in suites(record):
+                    for key in totals:
+                        totals[key] += int(suite.get(key, "0"))
+                    ET.indent(suite, space="  ", level=1)
+                    body.write("  " + ET.tostring(suite, encoding="unicode") + "\n")
+        opening = " ".join(f'{k}="{v}"' for k, v in totals.items())
+        with open(tmp, encoding="utf-8") as body, open(tmp + ".x", "w", encoding="utf-8") as out:
+            out.write('<?xml version="1.0" encoding="utf-8"?>\n')
+            out.write(f'<testsuites name="{xml("grade batch")}" {opening} time="0">\n')
+            while chunk := body.read(1 << 20):
+                out.write(chunk)
+            out.write("</testsuites>\n")
+        os.replace(tmp + ".x", path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+        Path(tmp + ".x").unlink(missing_ok=True)
+    return path

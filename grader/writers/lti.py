@@ -1,0 +1,35 @@
+"""LTI 1.3 Assignment and Grade Services: one score document per student, ``lti/<student>.json``.
+
+Each is the body of a ``POST {lineitem}/scores`` (``application/vnd.ims.lis.v1.score+json``). Posting needs
+the platform's OAuth credentials and is a separate, explicit step; this writer only prepares the bodies.
+``userId`` is the roster's ``lti_id`` (the platform's ``sub``), else the LMS username, else the student key.
+``timestamp`` is when the student was graded, stored in their report, so a re-run writes the same bytes.
+A student the grader could not grade gets ``gradingProgress: Failed`` and no score, rather than a zero.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from grader.batch.record import ClassRecords, StudentRecord
+from grader.batch.state import write_atomic
+from grader.writers.feedback import record_brief
+
+
+def score(record: StudentRecord) -> dict[str, Any]:
+    who = record.identity
+    body: dict[str, Any] = {"userId": who.lti_id or who.username or who.student}
+    if not record.error:
+        body |= {"scoreGiven": record.score, "scoreMaximum": record.max_score}
+    body |= {"comment": record_brief(record)[:4000], "timestamp": record.graded_at, "activityProgress": "Completed",
+             "gradingProgress": "Failed" if record.error else "FullyGraded"}
+    return body
+
+
+def write(records: ClassRecords, destination: Path) -> Path:
+    folder = destination / "lti"
+    for record in records:
+        write_atomic(folder / f"{record.student}.json", json.dumps(score(record), indent=2, allow_nan=False) + "\n")
+    return folder

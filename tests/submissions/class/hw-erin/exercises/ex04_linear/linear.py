@@ -1,0 +1,63 @@
+"""Exercise 4: matrix multiply and the Linear layer.
+
+MatMul computes y = a @ b; Linear computes y = x @ weight.T + bias, the fully connected layer of every
+network (``torch.nn.Linear``). Their gradients are matrix products again. The rule of thumb: each gradient
+has the shape of its input, and there is only one way to multiply grad_output with the other operand
+(transposed or not) that gives that shape.
+
+The bias is added to every row of the batch, so its gradient collects (sums) grad_output over the batch.
+
+Do not call autograd inside backward: work the derivatives out by hand.
+"""
+
+import torch
+
+
+class MatMul(torch.autograd.Function):
+    """y = a @ b, with a of shape (n, k) and b of shape (k, m), so y has shape (n, m)"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        """Entry by entry, y[i, j] = Σ_k a[i, k] · b[k, j], so
+
+            dy[i, j]/da[i, k] = b[k, j]          dy[i, j]/db[k, j] = a[i, k]
+
+        Every y[i, j] that a[i, k] touches contributes, so sum over j (and over i for b):
+
+            dL/da[i, k] = Σ_j grad_output[i, j] · b[k, j]   →   grad_a = grad_output @ b.T    (n, m)@(m, k)
+            dL/db[k, j] = Σ_i a[i, k] · grad_output[i, j]   →   grad_b = a.T @ grad_output    (k, n)@(n, m)
+        """
+        a, b = ctx.saved_tensors
+        # TODO: return (dL/da, dL/db), each with the shape of its input
+        raise NotImplementedError('TODO: return (dL/da, dL/db), each with the shape of its input')
+
+
+class Linear(torch.autograd.Function):
+    """y = x @ weight.T + bias: x (N, in), weight (out, in), bias (out,), y (N, out)"""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        return x @ weight.T + bias
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        """Call g = grad_output, of shape (N, out). Entry by entry,
+
+            y[n, o] = Σ_i x[n, i] · weight[o, i] + bias[o]
+
+        x:       dL/dx[n, i] = Σ_o g[n, o] · weight[o, i]      →  grad_x = g @ weight       (N, in)
+        weight:  dL/dweight[o, i] = Σ_n g[n, o] · x[n, i]      →  grad_weight = g.T @ x     (out, in)
+        bias:    dL/dbias[o] = Σ_n g[n, o]                     →  grad_bias = g.sum(0)      (out,)
+
+        The bias has one entry per output but is added to all N rows (broadcast), so every row's
+        gradient flows back into the same bias entry, and they add up over the batch.
+        """
+        x, weight = ctx.saved_tensors
+        # TODO: return (dL/dx, dL/dweight, dL/dbias), each with the shape of its input
+        raise NotImplementedError('TODO: return (dL/dx, dL/dweight, dL/dbias), each with the shape of its input')

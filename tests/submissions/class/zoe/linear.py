@@ -1,0 +1,64 @@
+"""Hostile: Linear's backward raises with markup, a workflow command and an ANSI escape in the message."""
+
+import torch
+
+
+class MatMul(torch.autograd.Function):
+    """y = a @ b, with a of shape (n, k) and b of shape (k, m), so y has shape (n, m)"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        """Entry by entry, y[i, j] = Σ_k a[i, k] · b[k, j], so
+
+            dy[i, j]/da[i, k] = b[k, j]          dy[i, j]/db[k, j] = a[i, k]
+
+        Every y[i, j] that a[i, k] touches contributes, so sum over j (and over i for b):
+
+            dL/da[i, k] = Σ_j grad_output[i, j] · b[k, j]   →   grad_a = grad_output @ b.T    (n, m)@(m, k)
+            dL/db[k, j] = Σ_i a[i, k] · grad_output[i, j]   →   grad_b = a.T @ grad_output    (k, n)@(n, m)
+        """
+        a, b = ctx.saved_tensors
+        # TODO: return (dL/da, dL/db), each with the shape of its input
+        # BEGIN SOLUTION
+        grad_a = grad_output @ b.T
+        grad_b = a.T @ grad_output
+        return grad_a, grad_b
+        # END SOLUTION
+
+
+class Linear(torch.autograd.Function):
+    """y = x @ weight.T + bias: x (N, in), weight (out, in), bias (out,), y (N, out)"""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        return x @ weight.T + bias
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        """Call g = grad_output, of shape (N, out). Entry by entry,
+
+            y[n, o] = Σ_i x[n, i] · weight[o, i] + bias[o]
+
+        x:       dL/dx[n, i] = Σ_o g[n, o] · weight[o, i]      →  grad_x = g @ weight       (N, in)
+        weight:  dL/dweight[o, i] = Σ_n g[n, o] · x[n, i]      →  grad_weight = g.T @ x     (out, in)
+        bias:    dL/dbias[o] = Σ_n g[n, o]                     →  grad_bias = g.sum(0)      (out,)
+
+        The bias has one entry per output but is added to all N rows (broadcast), so every row's
+        gradient flows back into the same bias entry, and they add up over the batch.
+        """
+        x, weight = ctx.saved_tensors
+        # TODO: return (dL/dx, dL/dweight, dL/dbias), each with the shape of its input
+        # BEGIN SOLUTION
+        raise ValueError('</td></table><script>alert(1)</script> [x](http://evil) ::error::pwned \x1b[31m =cmd|calc')
+        g = grad_output
+        grad_x = g @ weight
+        grad_weight = g.T @ x
+        grad_bias = g.sum(0)
+        return grad_x, grad_weight, grad_bias
+        # END SOLUTION
