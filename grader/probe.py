@@ -148,6 +148,9 @@ def _run_failure(run: ChildRun, limits: Limits) -> Failure | None:
         return Failure("resource_limit", "your code produced more result data than the grader accepts")
     if run.signal is not None:
         name = signal.Signals(run.signal).name if run.signal in signal.Signals.__members__.values() else str(run.signal)
+        if run.signal == signal.SIGXCPU:
+            return Failure("timeout", f"your code used more CPU time than the limit of {limits.wall_seconds:g} s "
+                                      "and was stopped: an infinite loop?")
         if run.signal == signal.SIGXFSZ:
             return Failure("resource_limit", f"your code wrote more than the file-size limit of "
                                              f"{limits.file_mb} MiB (printed or saved too much)")
@@ -196,8 +199,8 @@ def _case(run: ChildRun, ci: int, record: Any, target: TargetSpec, case: Case) -
             fd[ai] = failure_from_error(item["error"], f"running your forward for finite differences of "
                                                        f"{target.args[ai].name}")
             continue
-        jvps = tuple(_array(run, f"c{ci}.d{ai}.{m}", case.output.shape) for m in range(len(case.directions[ai])))
-        fd[ai] = Failure("crashed", "finite differences missing") if any(j is None for j in jvps) else jvps  # type: ignore[assignment]
+        stacked = _array(run, f"c{ci}.j{ai}", (len(case.directions[ai]), *case.output.shape))
+        fd[ai] = Failure("crashed", "finite differences missing") if stacked is None else tuple(stacked)
     forbidden = tuple(str(x) for x in record.get("forbidden", []))
     return Observation(output=output, output_kind=forward, forward_changed=forward_changed, calls=tuple(calls),
                        fd=fd, forbidden=forbidden)

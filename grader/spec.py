@@ -211,8 +211,25 @@ def load_course(root: Path) -> CourseSpec:
     )
 
 
+_LOADED: dict[tuple[Any, ...], ExerciseSpec] = {}
+
+
 def load_exercise(course: CourseSpec, slug: str, hidden: bool = False) -> ExerciseSpec:
-    """Load ``exercises/<slug>/exercise.yaml``; with ``hidden``, append the cases of ``solutions/<slug>/hidden.yaml``."""
+    """Load ``exercises/<slug>/exercise.yaml``; with ``hidden``, append the cases of ``solutions/<slug>/hidden.yaml``.
+
+    Parsed specs are remembered for as long as the files are unchanged, so a batch parses each once.
+    """
+    files = [course.root / "exercises" / slug / "exercise.yaml", course.root / "solutions" / slug / "hidden.yaml"]
+    stamp = tuple(p.stat().st_mtime_ns if p.is_file() else None for p in files)
+    key = (course, slug, hidden, stamp)
+    if key not in _LOADED:
+        if len(_LOADED) > 256:
+            _LOADED.clear()
+        _LOADED[key] = _load_exercise(course, slug, hidden)
+    return _LOADED[key]
+
+
+def _load_exercise(course: CourseSpec, slug: str, hidden: bool) -> ExerciseSpec:
     folder = course.root / "exercises" / slug
     path = folder / "exercise.yaml"
     node = Node(load_yaml(path), path)

@@ -57,10 +57,11 @@ def apply(limits: dict[str, Any], uid: int | None = None) -> dict[str, bool]:
         resource.RLIMIT_FSIZE: int(limits["file_mb"]) * mib,
         resource.RLIMIT_NOFILE: int(limits["open_files"]),
         resource.RLIMIT_CORE: 0,
+        resource.RLIMIT_CPU: int(float(limits["wall_seconds"])) + 2,
         resource.RLIMIT_NPROC: user_task_count(os.getuid() if uid is None else uid) + int(limits["processes"]),
     }
     names = {resource.RLIMIT_AS: "address_space", resource.RLIMIT_FSIZE: "file_size",
-             resource.RLIMIT_NOFILE: "open_files", resource.RLIMIT_CORE: "core",
+             resource.RLIMIT_NOFILE: "open_files", resource.RLIMIT_CORE: "core", resource.RLIMIT_CPU: "cpu_time",
              resource.RLIMIT_NPROC: "processes"}
     applied = {}
     for which, value in wanted.items():

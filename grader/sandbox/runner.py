@@ -178,6 +178,7 @@ def _finite_differences(fn: Any, header: dict, case: dict, ci: int, ai: int, cou
     eps = float(case["eps"])
     status: dict[str, Any] = {"input": ai}
     try:
+        jvps = []
         for m in range(count):
             direction = _direction(case, ci, ai, m, arrays)
             values = []
@@ -186,7 +187,8 @@ def _finite_differences(fn: Any, header: dict, case: dict, ci: int, ai: int, cou
                 args[ai] = args[ai] + sign * eps * direction
                 with _no_grad():
                     values.append(_numbers(fn.apply(*args)))
-            out[f"c{ci}.d{ai}.{m}"] = (values[0] - values[1]) / (2.0 * eps)
+            jvps.append((values[0] - values[1]) / (2.0 * eps))
+        out[f"c{ci}.j{ai}"] = np.stack(jvps)
     except BaseException as exc:  # noqa: B036
         status["error"] = _error(exc, path)
     return status
