@@ -174,3 +174,38 @@ def test_broken_or_malicious_archives_and_notebooks(name: str, short_course: Pat
     for escaped in ("/tmp/hostile-zip-absolute-marker.py", str(HOSTILE.parent.parent / "hostile-zip-slip-marker.py"),
                     str(Path.cwd().parent / "hostile-zip-slip-marker.py")):
         assert not os.path.exists(escaped)
+
+
+def test_a_batch_of_every_attack_finishes_and_grades_the_honest_students(short_course: Path, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue: a class made of all the attacks plus two honest students is graded to the end, correctly."""
+    import csv
+
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    for entry in HOSTILE.iterdir():
+        if entry.is_dir():
+            shutil.copytree(entry, submissions / entry.name)
+        else:
+            shutil.copyfile(entry, submissions / entry.name)
+    shutil.copytree(ROOT / "solutions" / "ex04_linear", submissions / "honestfull")
+    shutil.copytree(SUBMISSIONS / "linear_bias_not_summed", submissions / "honestpartial")
+    before = _processes()
+    out = tmp_path / "grades"
+    with pytest.raises(SystemExit) as stop:
+        main(["batch", str(submissions), "--out", str(out), "--course", str(short_course), "--jobs", "2",
+              "--lms", "junit"])
+    capsys.readouterr()
+    assert stop.value.code == 0
+    with open(out / "gradebook.csv", newline="") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    students = {p.name.split(".")[0] for p in HOSTILE.iterdir()} | {"honestfull", "honestpartial"}
+    assert students <= set(rows)
+    assert float(rows["honestfull"]["total"]) == 9.0
+    assert abs(float(rows["honestpartial"]["total"]) - 22 / 3) < 1e-3
+    for name in students - {"honestfull", "honestpartial"}:
+        assert float(rows[name]["total"] or 0) < 9.0, name
+    assert not any(os.path.exists(m) for m in MARKERS)
+    alive = _processes()
+    assert {pid: cmd for pid, cmd in alive.items() if pid not in before and (
+        "31.4159" in cmd or ("grader.sandbox.server" in cmd and _parent(pid) in (1, os.getpid())))} == {}
