@@ -100,9 +100,13 @@ def tally(records: ClassRecords) -> Tally:
 
 
 def _keys(report: Report) -> set[tuple[str, str, str | None, str]]:
-    """One key per input a mistake touched, or one for the whole op; a student counts once per key."""
-    return {(report.exercise, target, name, code) for target, names, code in mistakes(report)
-            for name in (names or (None,))}
+    """One key per input a mistake touched, or one for the whole op; a student counts once per key.
+
+    A mistake whose words do not name an input (a crash, a timeout) is one key for the target, however many
+    inputs' rows it failed.
+    """
+    return {(report.exercise, target, name if code in _PER_INPUT or code not in _WHOLE_OP else None, code)
+            for target, names, code in mistakes(report) for name in (names or (None,))}
 
 
 @dataclass(frozen=True)
