@@ -34,7 +34,7 @@ from unittest import mock
 import torch
 
 from grader import grading
-from grader.cases import build_cases, training_data
+from grader.cases import build_cases, forget, training_data
 from grader.probe import build_job
 from grader.results import Report
 from grader.sandbox.client import SandboxServer
@@ -107,6 +107,7 @@ def median(samples: list[float]) -> float:
 def cache_dir(parent: Path) -> Iterator[Path]:
     """A fresh, empty case cache (``$GRADER_CACHE``) for the duration of the block, in this process."""
     folder = Path(tempfile.mkdtemp(prefix="cache-", dir=parent))
+    forget()
     old = os.environ.get("GRADER_CACHE")
     os.environ["GRADER_CACHE"] = str(folder)
     try:

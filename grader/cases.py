@@ -73,6 +73,11 @@ def build_cases(exercise: ExerciseSpec, index: int, seed: int, grad_outputs: int
     return cases
 
 
+def forget() -> None:
+    """Drop the cases remembered in this process (the disk cache is untouched)."""
+    _MEMO.clear()
+
+
 def training_data(exercise: ExerciseSpec, index: int, seed: int) -> dict[str, np.ndarray]:
     """Data, teacher targets ``t.y`` and initial parameters ``t.a<i>`` for the ``training`` check."""
     from grader import cache

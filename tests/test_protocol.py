@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import struct
 
 import numpy as np
 import pytest
@@ -24,15 +26,46 @@ def test_header_only_message():
     assert decode(encode({"ok": True}), 1 << 10) == ({"ok": True}, {})
 
 
+def _handmade(header: dict, **members: np.ndarray) -> bytes:
+    """A message as a hostile child could write it, bypassing encode's own checks."""
+    buf = io.BytesIO()
+    np.savez(buf, **members)
+    head = json.dumps(header).encode()
+    return struct.pack(">I", len(head)) + head + buf.getvalue()
+
+
 def test_object_arrays_are_refused_without_unpickling():
-    blob = encode({"x": 1}, {"evil": np.array([{"a": 1}], dtype=object)})
+    blob = _handmade({"arrays": {"evil": ["|O", [1], 0]}, "groups": {"|O": "g0"}},
+                     g0=np.array([{"a": 1}], dtype=object))
     with pytest.raises(ProtocolError, match="bad arrays"):
         decode(blob, 1 << 20)
 
 
 def test_string_arrays_are_refused():
     with pytest.raises(ProtocolError, match="non-numeric dtype"):
-        decode(encode({}, {"s": np.array(["a", "b"])}), 1 << 20)
+        encode({}, {"s": np.array(["a", "b"])})
+    blob = _handmade({"arrays": {"s": ["<U1", [2], 0]}, "groups": {"<U1": "g0"}}, g0=np.array(["a", "b"]))
+    with pytest.raises(ProtocolError, match="is not"):
+        decode(blob, 1 << 20)
+
+
+@pytest.mark.parametrize("entry", [["<f8", [5], 0], ["<f8", [2], 2], ["<f8", [-1], 0], ["<i8", [1], 0], "junk"])
+def test_index_entries_outside_their_group_are_refused(entry):
+    blob = _handmade({"arrays": {"x": entry}, "groups": {"<f8": "g0"}}, g0=np.zeros(3))
+    with pytest.raises(ProtocolError):
+        decode(blob, 1 << 20)
+
+
+def test_many_arrays_of_several_dtypes_round_trip():
+    arrays = {f"a{i}": np.arange(i + 1, dtype=np.float64).reshape(-1, 1) for i in range(50)}
+    arrays["idx"] = np.array([[3, 1]], dtype=np.int64)
+    arrays["bytes"] = np.frombuffer(b"hello", dtype=np.uint8)
+    arrays["scalar"] = np.array(2.5)
+    _, back = decode(encode({"k": 1}, arrays), 1 << 20)
+    assert set(back) == set(arrays)
+    for name, value in arrays.items():
+        assert back[name].dtype == value.dtype and back[name].shape == value.shape
+        assert np.array_equal(back[name], value)
 
 
 @pytest.mark.parametrize(("blob", "reason"), [

@@ -31,11 +31,34 @@ def digest(array: np.ndarray) -> str:
     return h.hexdigest()[:24]
 
 
+_INDEX = "arrays"
+_KINDS = "biuf"
+
+
 def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> bytes:
-    head = json.dumps(header, allow_nan=True).encode("utf-8")
+    """A message: the header, then the arrays packed into one ``.npz`` member per dtype.
+
+    A job holds a hundred small arrays, and ``.npz`` pays a zip entry and a format header for each, so arrays
+    of one dtype are concatenated and the header's ``"arrays"`` index says where each one lies.
+    """
+    index: dict[str, list[Any]] = {}
+    groups: dict[str, list[np.ndarray]] = {}
+    sizes: dict[str, int] = {}
+    for name, value in (arrays or {}).items():
+        arr = np.asarray(value)
+        if arr.dtype.kind not in _KINDS:
+            raise ProtocolError(f"array {name} has non-numeric dtype {arr.dtype}")
+        code = arr.dtype.str
+        index[name] = [code, list(arr.shape), sizes.get(code, 0)]
+        groups.setdefault(code, []).append(arr.reshape(-1))
+        sizes[code] = sizes.get(code, 0) + arr.size
+    head = json.dumps({**header, _INDEX: index}, allow_nan=True).encode("utf-8")
     buf = io.BytesIO()
-    if arrays:
-        np.savez(buf, **arrays)  # type: ignore[arg-type]
+    if groups:
+        packed = {f"g{i}": np.concatenate(parts) for i, parts in enumerate(groups.values())}
+        np.savez(buf, **packed)  # type: ignore[arg-type]
+        index_codes = {code: f"g{i}" for i, code in enumerate(groups)}
+        head = json.dumps({**header, _INDEX: index, "groups": index_codes}, allow_nan=True).encode("utf-8")
     return _HDR.pack(len(head)) + head + buf.getvalue()
 
 
@@ -52,19 +75,39 @@ def decode(blob: bytes, max_bytes: int) -> tuple[dict[str, Any], dict[str, np.nd
         raise ProtocolError(f"bad header: {exc}") from None
     if not isinstance(header, dict):
         raise ProtocolError("header is not an object")
+    index = header.pop(_INDEX, {})
+    codes = header.pop("groups", {})
     rest = blob[_HDR.size + head_len:]
-    arrays: dict[str, np.ndarray] = {}
+    packed: dict[str, np.ndarray] = {}
     if rest:
         try:
             with np.load(io.BytesIO(rest), allow_pickle=False) as npz:
-                for name in npz.files:
-                    arr = npz[name]
-                    if arr.dtype.kind not in "biuf":
-                        raise ProtocolError(f"array {name} has non-numeric dtype {arr.dtype}")
-                    arrays[name] = arr
+                packed = {name: npz[name] for name in npz.files}
         except (ValueError, OSError, EOFError) as exc:
             raise ProtocolError(f"bad arrays: {exc}") from None
-    return header, arrays
+    return header, _unpack(index, codes, packed)
+
+
+def _unpack(index: Any, codes: Any, packed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Views into the packed groups, each checked for dtype, shape and bounds."""
+    if not isinstance(index, dict) or not isinstance(codes, dict):
+        raise ProtocolError("bad array index")
+    arrays: dict[str, np.ndarray] = {}
+    for name, entry in index.items():
+        try:
+            code, shape, offset = entry
+            group = packed[codes[code]]
+            shape = tuple(int(d) for d in shape)
+            size = int(np.prod(shape, dtype=np.int64))
+            offset = int(offset)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"bad index entry for {name}: {exc}") from None
+        if group.dtype.str != code or group.dtype.kind not in _KINDS or group.ndim != 1:
+            raise ProtocolError(f"array {name}: group dtype {group.dtype} is not {code}")
+        if offset < 0 or min(shape, default=1) < 0 or offset + size > group.size:
+            raise ProtocolError(f"array {name} lies outside its group")
+        arrays[str(name)] = group[offset:offset + size].reshape(shape)
+    return arrays
 
 
 def write_frame(stream: IO[bytes], payload: bytes) -> None:
