@@ -35,8 +35,8 @@ def spawn() -> subprocess.Popen[bytes]:
     )
 
 
-def prestart() -> None:
-    if not _prestarted:
+def prestart(count: int = 1) -> None:
+    while len(_prestarted) < count:
         _prestarted.append(spawn())
 
 
