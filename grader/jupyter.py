@@ -208,7 +208,7 @@ def _notebook_file(shell: Any) -> Path | None:
 def render(report: Report, source: Source) -> str:
     """The report as an HTML fragment for a cell's output; every text a student controls is escaped."""
     from grader.batch.record import points
-    from grader.writers.feedback import _html_table, tables
+    from grader.writers.feedback import html_table, tables
 
     passed = report.passed
     parts = [f'<div class="grader-report"><style>{_STYLE}</style>',
@@ -219,7 +219,7 @@ def render(report: Report, source: Source) -> str:
     if source.note:
         parts.append(f'<p class="hint">{html(source.note)}</p>')
     for table in tables(report):
-        parts += _html_table(table)
+        parts += html_table(table)
     if report.output:
         parts.append(f"<details><summary>What your code printed</summary><pre>{html(report.output)}</pre></details>")
     parts.append("</div>")

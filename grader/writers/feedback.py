@@ -20,6 +20,7 @@ from grader.batch.record import StudentRecord, points
 from grader.batch.state import write_if_changed
 from grader.escape import html, log_line, markdown_block, markdown_inline, printable
 from grader.results import CHECK_KINDS, Report, Row
+from grader.writers.cells import cell
 
 WHOLE_OP = ("forward", "policy", "training")
 GRADIENT = tuple(c for c in CHECK_KINDS if c not in WHOLE_OP)
@@ -62,16 +63,6 @@ def tables(report: Report) -> list[TargetTable]:
                        for name in names)
         out.append(TargetTable(target, whole, checks, inputs, tuple(problems(rows, merge=True))))
     return out
-
-
-def cell(rows: list[Row]) -> str:
-    """``✓`` when every case passed, else the first failing case's diagnosis (and how many of the cases failed)."""
-    if not rows:
-        return ""
-    failed = [r for r in rows if not r.passed]
-    if not failed:
-        return "✓"
-    return failed[0].diagnosis + (f" ({len(failed)}/{len(rows)})" if len(failed) < len(rows) else "")
 
 
 def problems(rows: list[Row] | tuple[Row, ...], merge: bool = False) -> list[Problem]:
@@ -211,7 +202,7 @@ def page(record: StudentRecord) -> str:
                          f"<pre>{html(record.problems[report.exercise])}</pre>")
             continue
         for table in tables(report):
-            parts += _html_table(table)
+            parts += html_table(table)
     if record.output:
         parts += ["<h2>What your code printed</h2>", f"<pre>{html(record.output)}</pre>"]
     parts += ["</body>", "</html>"]
@@ -223,7 +214,7 @@ def _html_cell(value: str) -> str:
     return f'<td class="{kind}">{html(value)}</td>' if kind else "<td></td>"
 
 
-def _html_table(table: TargetTable) -> list[str]:
+def html_table(table: TargetTable) -> list[str]:
     parts = [f"<h3>{html(table.target)}</h3>"]
     if table.whole:
         parts.append("<p>" + " · ".join(f"{check} {html(value)}" for check, value in table.whole) + "</p>")

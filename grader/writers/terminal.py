@@ -18,6 +18,7 @@ from rich.text import Text
 
 from grader.escape import log_line
 from grader.results import CHECK_KINDS, Report, Row
+from grader.writers.cells import cell
 
 _OP = "(whole op)"
 
@@ -72,15 +73,8 @@ def _table(target: str, rows: list[Row]) -> Table:
 
 
 def _cell(group: list[Row]) -> Text:
-    if not group:
-        return Text("")
-    failed = [r for r in group if not r.passed]
-    if not failed:
-        return Text("✓", style="green")
-    text = failed[0].diagnosis
-    if len(failed) < len(group):
-        text += f" ({len(failed)}/{len(group)})"
-    return Text(text, style="red")
+    text = cell(group)
+    return Text(text, style="green" if text == "✓" else "red")
 
 
 def _problems(rows: list[Row]) -> list[RenderableType]:
