@@ -41,6 +41,7 @@ VERDICTS: dict[str, tuple[set[str], bool]] = {
     "disk_fill": ({"resource_limit"}, True),
     "print_flood": ({"resource_limit"}, True),
     "open_socket": ({"exception", "ok", "broadcast_not_reduced"}, True),
+    "signal_others": ({"broadcast_not_reduced", "ok"}, True),
 }
 
 

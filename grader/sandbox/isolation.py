@@ -28,10 +28,16 @@ from pathlib import Path
 
 _ARCH = {"x86_64": (0xC000003E, {"socket": 41, "io_uring_setup": 425, "landlock_create_ruleset": 444,
                                  "landlock_add_rule": 445, "landlock_restrict_self": 446,
-                                 "clone": 56, "fork": 57, "vfork": 58, "clone3": 435}),
+                                 "clone": 56, "fork": 57, "vfork": 58, "clone3": 435,
+                                 "kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129,
+                                 "rt_tgsigqueueinfo": 297, "pidfd_send_signal": 424, "ptrace": 101,
+                                 "process_vm_readv": 310, "process_vm_writev": 311}),
          "aarch64": (0xC00000B7, {"socket": 198, "io_uring_setup": 425, "landlock_create_ruleset": 444,
                                   "landlock_add_rule": 445, "landlock_restrict_self": 446,
-                                  "clone": 220, "clone3": 435})}
+                                  "clone": 220, "clone3": 435,
+                                  "kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138,
+                                  "rt_tgsigqueueinfo": 240, "pidfd_send_signal": 424, "ptrace": 117,
+                                  "process_vm_readv": 270, "process_vm_writev": 271})}
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
@@ -133,17 +139,22 @@ def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
 
 _LD_ABS, _JEQ, _JSET, _RET = 0x20, 0x15, 0x45, 0x06
 ENOSYS = 38
+EPERM = 1
 EAGAIN = 11
 CLONE_THREAD = 0x00010000
 
 
-def seccomp_program(deny_processes: bool) -> bytes | None:
+def seccomp_program(deny_processes: bool, own_pid: int | None = None) -> bytes | None:
     """The BPF filter as bytes, or ``None`` on an architecture we have no syscall numbers for.
 
     Always: ``socket()`` fails with EACCES unless the family is AF_UNIX, and ``io_uring_setup`` fails.
     With ``deny_processes``: ``fork``, ``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with EAGAIN
     (threads are still allowed), and ``clone3`` reports ENOSYS so that libc falls back to ``clone``. That is
     how the process limit holds for root, which ``RLIMIT_NPROC`` does not bind.
+
+    With ``own_pid``: signals may only be sent to the child itself (``kill(-1, SIGKILL)`` as root would end
+    every process of the machine, the batch included), and ``ptrace`` and ``process_vm_readv``/``writev``,
+    which could read the grader's memory, fail with EPERM.
     """
     arch = _numbers()
     if arch is None:
@@ -151,6 +162,14 @@ def seccomp_program(deny_processes: bool) -> bytes | None:
     audit_arch, nr = arch
     allow, deny_socket = _bpf(_RET, 0, 0, SECCOMP_RET_ALLOW), _bpf(_RET, 0, 0, SECCOMP_RET_ERRNO | EACCES)
     body: list[bytes] = []
+    deny_perm = _bpf(_RET, 0, 0, SECCOMP_RET_ERRNO | EPERM)
+    if own_pid is not None:
+        for name in ("tkill", "pidfd_send_signal", "ptrace", "process_vm_readv", "process_vm_writev"):
+            body += [_bpf(_JEQ, 0, 1, nr[name]), deny_perm]
+        for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
+            # if nr == name: A = target pid; allow when it is our own pid, else deny
+            body += [_bpf(_JEQ, 0, 4, nr[name]), _bpf(_LD_ABS, 0, 0, 16), _bpf(_JEQ, 0, 1, own_pid & 0xFFFFFFFF),
+                     allow, deny_perm]
     if deny_processes:
         for name in ("fork", "vfork"):
             if name in nr:
@@ -165,8 +184,8 @@ def seccomp_program(deny_processes: bool) -> bytes | None:
     return b"".join(head + body + [allow])
 
 
-def apply_seccomp(deny_processes: bool = False) -> bool:
-    program = seccomp_program(deny_processes)
+def apply_seccomp(deny_processes: bool = False, own_pid: int | None = None) -> bool:
+    program = seccomp_program(deny_processes, own_pid)
     if program is None:
         return False
     buffer = ctypes.create_string_buffer(program, len(program))
@@ -255,7 +274,7 @@ def apply_all(workdir: Path, ids: tuple[int, int] | None = None) -> dict[str, bo
     layers = {"environment": clear_environment(workdir), "netns": apply_netns()}
     layers["unprivileged_user"] = drop_privileges(ids)
     as_root = os.geteuid() == 0
-    layers["seccomp"] = apply_seccomp(deny_processes=as_root)
+    layers["seccomp"] = apply_seccomp(deny_processes=as_root, own_pid=os.getpid())
     layers["no_fork"] = layers["seccomp"] and as_root
     layers["landlock"] = apply_landlock(workdir)
     return layers
