@@ -36,12 +36,18 @@ def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | st
     """Grade one module (or, given a message, an unusable submission) against every target (or ``only`` one)."""
     rows: list[Row] = []
     printed: list[str] = []
+    source: Module | Failure = Failure("exception", module) if isinstance(module, str) else module
     for index, target in enumerate(exercise.targets):
         if only is not None and target.name != only:
             continue
         cases = build_cases(exercise, index, seed, course.grad_outputs)
         training = training_data(exercise, index, seed) if target.training else None
-        observations, static, losses = _observe(course, exercise, target, cases, module, server, printed, training)
+        observations, static, losses, hung = _observe(course, exercise, target, cases, source, server, printed,
+                                                      training)
+        if hung:
+            source = Failure("timeout", f"importing your module took longer than the time limit of "
+                                        f"{course.limits.wall_seconds:g} s (a loop at module level?), so no target "
+                                        "could be graded")
         target_rows = _rows(target, cases, observations, static)
         if target.training is not None:
             policy = next((r for r in target_rows if r.check == "policy" and not r.passed), None)
@@ -56,11 +62,11 @@ def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | st
 
 
 def _observe(course: CourseSpec, exercise: ExerciseSpec, target: TargetSpec, cases: list[Case],
-             module: Module | str, server: SandboxServer, printed: list[str], training: dict[str, np.ndarray] | None
-             ) -> tuple[list[Observation], tuple[str, ...], np.ndarray | Failure]:
-    if isinstance(module, str):
-        failure = Failure("exception", module)
-        return [Observation(failure=failure) for _ in cases], (), failure
+             module: Module | Failure, server: SandboxServer, printed: list[str], training: dict[str, np.ndarray] | None
+             ) -> tuple[list[Observation], tuple[str, ...], np.ndarray | Failure, bool]:
+    """The child's observations of one target; the last item says the module hung while being imported."""
+    if isinstance(module, Failure):
+        return [Observation(failure=module) for _ in cases], (), module, False
     static = tuple(forbidden_calls(module.source, target.name))
     job, arrays = build_job(exercise.module, target, cases, training)
     server.ping(course.limits)
@@ -69,7 +75,7 @@ def _observe(course: CourseSpec, exercise: ExerciseSpec, target: TargetSpec, cas
         cut = " [output truncated]" if run.output_truncated else ""
         printed.append(f"--- {target.name} ---\n{run.output}{cut}\n")
     losses = observe_training(run, course.limits) if training is not None else Failure("crashed", "no training")
-    return observe(run, target, cases, course.limits), static, losses
+    return observe(run, target, cases, course.limits), static, losses, run.timed_out and not run.loaded
 
 
 def _rows(target: TargetSpec, cases: list[Case], observations: list[Observation], static: tuple[str, ...]

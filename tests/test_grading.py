@@ -226,3 +226,17 @@ def test_printed_output_is_kept_apart_from_the_report(grade):
     assert '"schema": "grader-report/1"' in report.output
     assert "output" not in report.to_dict()
     assert "::notice::" not in json.dumps(report.to_dict())
+
+
+def test_a_module_that_hangs_at_import_costs_one_time_limit_not_one_per_target(fast_course, server, tmp_path):
+    from grader.grading import grade_exercise
+    from grader.submission import load_submission
+
+    (tmp_path / "elementwise.py").write_text("import torch\n\nwhile True:\n    pass\n")
+    report = grade_exercise(fast_course, "ex02_elementwise", load_submission(tmp_path), server)
+    targets = list(dict.fromkeys(r.target for r in report.checks))
+    assert len(targets) == 7 and report.score == 0
+    assert all(r.diagnosis == "timeout" for r in report.checks)
+    first, *others = targets
+    assert all("importing your module took longer" in r.message for r in report.checks if r.target in others)
+    assert not any("importing your module" in r.message for r in report.checks if r.target == first)

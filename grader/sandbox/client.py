@@ -35,6 +35,7 @@ class ChildRun:
         output_truncated: whether ``output`` was cut at the cap.
         elapsed: wall seconds from fork to the end of the job.
         problem: why the result could not be read, if it could not.
+        loaded: the student's module finished importing (a timeout without it is a hang at import).
     """
 
     header: dict[str, Any]
@@ -47,6 +48,7 @@ class ChildRun:
     output_truncated: bool = False
     elapsed: float = 0.0
     problem: str = ""
+    loaded: bool = True
 
 
 @dataclass
@@ -106,7 +108,8 @@ class SandboxServer:
         child_blob = reply[_header_length(reply):]
         base = dict(timed_out=bool(status["timed_out"]), overflow=bool(status["overflow"]),
                     exit_code=status["exit_code"], signal=status["signal"], output=str(status["output"]),
-                    output_truncated=bool(status["output_truncated"]), elapsed=float(status["elapsed"]))
+                    output_truncated=bool(status["output_truncated"]), elapsed=float(status["elapsed"]),
+                    loaded=bool(status.get("loaded", True)))
         if not child_blob:
             return ChildRun(header={}, arrays={}, **base)
         try:

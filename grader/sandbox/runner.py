@@ -17,6 +17,7 @@ import importlib.util
 import linecache
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,13 @@ _isinstance = isinstance
 torch.backends.cpu.get_cpu_capability()
 
 
-def run_job(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path) -> tuple[dict, dict]:
-    """Probe one target on every case of the job; return the result header and arrays."""
+def run_job(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path,
+            loaded: Callable[[], None] | None = None) -> tuple[dict, dict]:
+    """Probe one target on every case of the job; return the result header and arrays.
+
+    ``loaded`` is called once the student's module has been imported, so that the server can tell a hang at
+    import (which every target of the exercise would repeat) from a hang in one target.
+    """
     result: dict[str, Any] = {"nonce": header["nonce"], "load": None, "cases": []}
     out: dict[str, np.ndarray] = {}
     watch = AutogradWatch()
@@ -54,6 +60,8 @@ def run_job(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path
     except BaseException as exc:  # noqa: B036 - a student's SystemExit at import is a result, not our exit
         result["load"] = _error(exc, path)
         return result, out
+    if loaded is not None:
+        loaded()
     for ci, case in enumerate(header["cases"]):
         result["cases"].append(_run_case(fn, header, case, ci, arrays, out, watch, path))
     if header.get("training"):

@@ -92,14 +92,23 @@ def _serve(header: dict[str, Any], arrays: dict[str, np.ndarray], protocol_fds: 
     try:
         files = _write_files(workdir, header["files"], arrays)
         read_end, write_end = os.pipe()
+        loaded_read, loaded_write = os.pipe()
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
             os.close(read_end)
-            _child(header, files, workdir, output.fileno(), write_end, protocol_fds)
+            os.close(loaded_read)
+            _child(header, files, workdir, output.fileno(), (write_end, loaded_write), protocol_fds)
         os.close(write_end)
+        os.close(loaded_write)
         status = _collect(pid, read_end, started, header["limits"])
         os.close(read_end)
+        os.set_blocking(loaded_read, False)
+        try:
+            status["loaded"] = os.read(loaded_read, 1) == b"L"
+        except BlockingIOError:
+            status["loaded"] = False
+        os.close(loaded_read)
         _kill_descendants()
         status["elapsed"] = time.monotonic() - started
         status.update(_read_output(output, int(header["limits"]["output_kb"]) * 1024))
@@ -123,8 +132,9 @@ def _write_files(workdir: Path, names: list[str], arrays: dict[str, np.ndarray])
 
 
 def _child(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path, output_fd: int,
-           result_fd: int, protocol_fds: tuple[int, ...]) -> None:
-    """Runs in the forked child and never returns."""
+           result_fds: tuple[int, int], protocol_fds: tuple[int, ...]) -> None:
+    """Runs in the forked child and never returns. ``result_fds``: the result pipe and the "module loaded" pipe."""
+    result_fd, loaded_fd = result_fds
     code = 0
     try:
         os.setsid()
@@ -143,7 +153,11 @@ def _child(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path,
         grader_root = str(Path(__file__).resolve().parents[2])
         sys.path[:] = [p for p in sys.path if p and p != grader_root and p != os.getcwd()] + [str(workdir)]
         layers = isolation.apply_all(workdir, ids)
-        result, out = run_job(header["job"], arrays, workdir)
+        def loaded() -> None:
+            os.write(loaded_fd, b"L")
+            os.close(loaded_fd)
+
+        result, out = run_job(header["job"], arrays, workdir, loaded)
         result["isolation"] = layers
         payload = encode(result, out)
         view = memoryview(payload)
