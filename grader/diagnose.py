@@ -36,7 +36,8 @@ HINTS = {
     "swapped_inputs": "You returned the gradients in the wrong order: match the order of forward's arguments.",
     "nan_or_inf": "Avoid dividing by zero or exponentiating large numbers; use the saved forward values.",
     "mutates_input": "Don't modify inputs, saved tensors or grad_output in place (no x += ..., x.mul_()).",
-    "forbidden_api": "Compute the gradient yourself: no torch.autograd.grad, .backward() or enable_grad.",
+    "forbidden_api": "Work the gradient out with the chain rule in tensor operations: no autograd, backward kernels, "
+                     "finite differences or extra imports.",
     "forward_mismatch": "Restore the given forward; only backward is yours to write.",
     "wrong_values": "Write the local derivative on paper and check it element by element against the worst one.",
 }

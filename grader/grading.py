@@ -14,7 +14,7 @@ from grader.cases import Case, build_cases, training_data
 from grader.checks import CHECKS, Context
 from grader.checks.training import training_row
 from grader.diagnose import Verdict
-from grader.policy import forbidden_calls
+from grader.integrity.static import findings_for
 from grader.probe import Failure, Observation, build_job, observe, observe_training
 from grader.results import Report, Row
 from grader.sandbox.client import SandboxServer
@@ -48,7 +48,7 @@ def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | st
             source = Failure("timeout", f"importing your module took longer than the time limit of "
                                         f"{course.limits.wall_seconds:g} s (a loop at module level?), so no target "
                                         "could be graded")
-        target_rows = _rows(target, cases, observations, static)
+        target_rows = _rows(target, cases, observations, static, course.policy.slowdown)
         if target.training is not None:
             policy = next((r for r in target_rows if r.check == "policy" and not r.passed), None)
             blocked = Verdict(policy.diagnosis, policy.message) if policy else None
@@ -67,7 +67,8 @@ def _observe(course: CourseSpec, exercise: ExerciseSpec, target: TargetSpec, cas
     """The child's observations of one target; the last item says the module hung while being imported."""
     if isinstance(module, Failure):
         return [Observation(failure=module) for _ in cases], (), module, False
-    static = tuple(forbidden_calls(module.source, target.name))
+    siblings = {name: data for name, data in module.files.items() if name != exercise.module}
+    static = findings_for(module.source, target.name, course.policy.allow_imports, exercise.forbid, siblings)
     job, arrays = build_job(exercise.module, target, cases, training)
     server.ping(course.limits)
     run = server.run(job, arrays, module.files, course.limits)
@@ -78,11 +79,11 @@ def _observe(course: CourseSpec, exercise: ExerciseSpec, target: TargetSpec, cas
     return observe(run, target, cases, course.limits), static, losses, run.timed_out and not run.loaded
 
 
-def _rows(target: TargetSpec, cases: list[Case], observations: list[Observation], static: tuple[str, ...]
-          ) -> list[Row]:
+def _rows(target: TargetSpec, cases: list[Case], observations: list[Observation], static: tuple[str, ...],
+          slowdown: float) -> list[Row]:
     rows: list[Row] = []
     for case, obs in zip(cases, observations, strict=True):
-        ctx = Context(target=target, case=case, obs=obs, static_forbidden=static)
+        ctx = Context(target=target, case=case, obs=obs, static_forbidden=static, slowdown=slowdown)
         for check in CHECKS:
             rows.extend(check.rows(ctx))
     return rows

@@ -65,7 +65,9 @@ class Observation:
         calls: one per upstream gradient of the case.
         fd: for each differentiable argument index, the central-difference JVPs ``J v`` per direction, or a
             failure.
-        forbidden: autograd entry points the backward called.
+        forbidden: what the child's integrity watch saw (backward kernels, the autograd engine, nudged
+            inputs...), in words for the student.
+        ops: tensor operations run by one forward and by the longest backward, for the slowness note.
     """
 
     failure: Failure | None = None
@@ -76,6 +78,7 @@ class Observation:
     calls: tuple[Call, ...] = ()
     fd: dict[int, tuple[np.ndarray, ...] | Failure] = field(default_factory=dict)
     forbidden: tuple[str, ...] = ()
+    ops: tuple[int, int] = (0, 0)
 
 
 def build_job(module: str, target: TargetSpec, cases: list[Case], training: dict[str, np.ndarray] | None = None
@@ -202,8 +205,14 @@ def _case(run: ChildRun, ci: int, record: Any, target: TargetSpec, case: Case) -
         stacked = _array(run, f"c{ci}.j{ai}", (len(case.directions[ai]), *case.output.shape))
         fd[ai] = Failure("crashed", "finite differences missing") if stacked is None else tuple(stacked)
     forbidden = tuple(str(x) for x in record.get("forbidden", []))
+    counts = record.get("ops")
+    ops = (_count(counts.get("forward")), _count(counts.get("backward"))) if isinstance(counts, dict) else (0, 0)
     return Observation(output=output, output_kind=forward, forward_changed=forward_changed, calls=tuple(calls),
-                       fd=fd, forbidden=forbidden)
+                       fd=fd, forbidden=forbidden, ops=ops)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _call(run: ChildRun, ci: int, k: int, call: Any, sent: list[str | None], case: Case) -> Call:

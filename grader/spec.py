@@ -58,6 +58,18 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Policy:
+    """course.yaml ``policy``: what a backward may import, and when to call a backward slow.
+
+    ``slowdown``: a backward that runs more than this many times the tensor operations of the forward gets a
+    note on its policy row (a Python loop over elements?); it costs no points.
+    """
+
+    allow_imports: tuple[str, ...] = ("torch", "math")
+    slowdown: float = 50.0
+
+
+@dataclass(frozen=True)
 class Domain:
     """Where a float tensor's entries are drawn from, and which points (kinks, ties) they keep away from."""
 
@@ -152,6 +164,7 @@ class ExerciseSpec:
     folder: Path
     targets: tuple[TargetSpec, ...]
     mutants: tuple[MutantSpec, ...] = ()
+    forbid: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,7 @@ class CourseSpec:
     tolerance: Tolerance
     fd: FiniteDifferences
     limits: Limits
+    policy: Policy = Policy()
 
     def resolve(self, name: str) -> list[str]:
         """Slugs for ``ex03``, ``3``, ``ex03_activations`` or ``all``; an unknown name is a usage error."""
@@ -190,7 +204,7 @@ def find_course(start: Path) -> Path:
 def load_course(root: Path) -> CourseSpec:
     path = root / "course.yaml"
     node = Node(load_yaml(path), path)
-    node.only({"id", "title", "exercises", "defaults"})
+    node.only({"id", "title", "exercises", "defaults", "policy"})
     slugs = tuple(node.get("exercises", list))
     for i, slug in enumerate(slugs):
         if not isinstance(slug, str) or not _SLUG.match(slug):
@@ -208,7 +222,20 @@ def load_course(root: Path) -> CourseSpec:
         tolerance=_tolerance(defaults.child("tolerance"), Tolerance()),
         fd=_fd(defaults.child("gradcheck"), FiniteDifferences()),
         limits=_limits(defaults.child("limits")),
+        policy=_policy(node.child("policy")),
     )
+
+
+def _policy(node: Node) -> Policy:
+    node.only({"allow_imports", "slowdown"})
+    base = Policy()
+    imports = node.get("allow_imports", list, list(base.allow_imports))
+    for i, name in enumerate(imports):
+        if not isinstance(name, str) or not name.isidentifier():
+            raise node.fail(f"allow_imports[{i}]", f"expected a top-level module name like numpy, got {name!r}")
+    if "torch" not in imports:
+        imports = ["torch", *imports]
+    return Policy(allow_imports=tuple(imports), slowdown=node.positive("slowdown", float, base.slowdown))
 
 
 _LOADED: dict[tuple[Any, ...], ExerciseSpec] = {}
@@ -233,7 +260,7 @@ def _load_exercise(course: CourseSpec, slug: str, hidden: bool) -> ExerciseSpec:
     folder = course.root / "exercises" / slug
     path = folder / "exercise.yaml"
     node = Node(load_yaml(path), path)
-    node.only({"id", "title", "module", "targets", "mutants"})
+    node.only({"id", "title", "module", "targets", "mutants", "forbid"})
     ex_id = node.get("id", str)
     if ex_id != slug.split("_", 1)[0]:
         raise node.fail("id", f"expected {slug.split('_', 1)[0]!r} to match the folder {slug}")
@@ -247,8 +274,13 @@ def _load_exercise(course: CourseSpec, slug: str, hidden: bool) -> ExerciseSpec:
         targets = _with_hidden(targets, course.root / "solutions" / slug / "hidden.yaml")
     names = {t.name for t in targets}
     mutants = tuple(_mutant(m, names) for m in node.children("mutants")) if node.has("mutants") else ()
+    forbid = node.get("forbid", list, [])
+    for i, name in enumerate(forbid):
+        if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
+            raise node.fail(f"forbid[{i}]", f"expected a dotted name like torch.nn.functional.conv_transpose2d, "
+                                            f"got {name!r}")
     return ExerciseSpec(id=ex_id, slug=slug, title=node.get("title", str), module=module, folder=folder,
-                        targets=tuple(targets), mutants=mutants)
+                        targets=tuple(targets), mutants=mutants, forbid=tuple(forbid))
 
 
 def _mutant(node: Node, targets: set[str]) -> MutantSpec:

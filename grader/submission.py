@@ -1,9 +1,24 @@
 """A submission path (file, folder, repository, notebook or zip) becomes source text in memory.
 
-Nothing here executes student code. Zips are read in memory: members with absolute paths, ``..``, or a
-symlink mode are ignored, and sizes are capped, so a zip-slip or a zip bomb cannot write or exhaust
-anything. Folders are walked without following symlinks. A submission that exists but cannot be used is
-still a :class:`Submission`, whose ``problem`` says why; it is graded to zero with that message.
+Nothing here executes student code. Zips are read in memory: members with absolute paths or ``..`` are
+ignored, and sizes are capped, so a zip-slip or a zip bomb cannot write or exhaust anything. A submission that
+exists but cannot be used is still a :class:`Submission`, whose ``problem`` says why; it is graded to zero with
+that message.
+
+Symbolic links, and files that are not regular files (a named pipe, a device), are never read as a student's
+source, so nothing outside a submission (``/etc/shadow``, a classmate's folder) can reach a report:
+
+- the path given may itself be a link. On the command line (``--submission``), a link to a folder is followed
+  (whoever runs the grader typed it) but a link to a file is not: a lone file is its own submission, so
+  whatever it points at is outside. A batch entry (a name in the instructor's folder, chosen by a student or
+  an LMS) is followed only to something inside the folder that holds the entries;
+- inside a folder or repository, a link to a regular file inside the submission is read (it adds nothing that
+  is not already there); a link that leaves the submission, dangles or loops, and every link to a folder, is
+  refused;
+- a zip member with a symlink mode is refused, whatever it points to.
+
+A refused file is not read at all. It is remembered (:attr:`Submission.refused`), so the student whose module
+it is gets rows that say why, instead of a silent "not found" or nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +39,15 @@ MAX_TOTAL = 64 * 1024 * 1024
 MAX_FILES = 2000
 KEPT_SUFFIXES = (".py", ".ipynb")
 SKIPPED_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".ipynb_checkpoints", "solutions"}
+ARCHIVE_LINK = "/dev/null/symbolic link in the class archive"
+"""Where :mod:`grader.batch.unpack` points the stand-in for a zip member that was a symlink (never a real path)."""
+
+LEAVES = "is a symbolic link that leaves the submission"
+DANGLING = "is a symbolic link whose target is missing or loops"
+FOLDER_LINK = "is a symbolic link to a folder"
+ZIP_LINK = "is a symbolic link in a zip"
+NOT_REGULAR = "is not a regular file (a named pipe, a device or a socket)"
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True)
@@ -50,12 +74,15 @@ class Submission:
         files: relative posix path to bytes (``.py`` and ``.ipynb`` only).
         single: a lone file (``.py`` or notebook) that is the module for whatever exercise is graded.
         problem: why the submission cannot be used at all (corrupt zip, ...), or ``""``.
+        refused: relative posix path to the message saying why that file was not read (a symlink leaving the
+            submission, a pipe); the rows of an exercise whose module it is carry that message.
     """
 
     origin: str
     files: dict[str, bytes] = field(default_factory=dict)
     single: str = ""
     problem: str = ""
+    refused: dict[str, str] = field(default_factory=dict)
 
     def module(self, slug: str, module: str) -> Module | str:
         """The module for exercise ``slug``, or a message saying why there is none."""
@@ -64,10 +91,12 @@ class Submission:
         if self.single:
             path = self.single
         else:
-            path = _locate(self.files, slug, module)
+            path = _locate([*self.files, *(p for p in self.refused if p.endswith(KEPT_SUFFIXES))], slug, module)
             if not path:
                 return (f"no {module} found in {self.origin}; expected exercises/{slug}/{module}, "
-                        f"{slug}/{module} or {module}")
+                        f"{slug}/{module} or {module}" + _not_read(self.refused))
+            if path in self.refused:
+                return self.refused[path]
         raw = self.files[path]
         if path.endswith(".ipynb"):
             try:
@@ -91,15 +120,40 @@ class Submission:
         return Module(files={**siblings, module: text.encode("utf-8")}, source=text, origin=f"{self.origin}:{path}")
 
 
-def load_submission(path: Path) -> Submission:
-    """Read a submission; a path that does not exist is a usage error (exit 2)."""
-    if not path.exists():
+def refusal(name: str, reason: str) -> str:
+    """The message for a file that was not read: ``reason`` is one of the module's constants (or a size)."""
+    if reason in (LEAVES, DANGLING, FOLDER_LINK, ZIP_LINK):
+        return f"{name} {reason}: the grader does not follow symbolic links; submit the file itself"
+    return f"{name} {reason}: the grader does not read it"
+
+
+def _not_read(refused: dict[str, str]) -> str:
+    if not refused:
+        return ""
+    shown = sorted(refused)[:3]
+    more = f" ({len(refused) - len(shown)} more not read)" if len(refused) > len(shown) else ""
+    return "; " + "; ".join(refused[p] for p in shown) + more
+
+
+def load_submission(path: Path, *, within: Path | None = None) -> Submission:
+    """Read a submission; a path that does not exist is a usage error (exit 2).
+
+    ``path`` may be a symbolic link only to something inside ``within`` (a batch passes the folder that holds
+    its entries). Without ``within`` (the path was typed by whoever runs the grader), a link to a folder is
+    followed and a link to a file is refused. A refused link is a ``problem``: graded, with no file read.
+    """
+    if not os.path.lexists(path):
         raise UsageError(f"submission {path} does not exist")
-    if path.is_dir():
-        return Submission(origin=str(path), files=_read_folder(path))
-    raw = _read_capped(path)
-    if raw is None:
-        return Submission(origin=str(path), problem=f"{path.name} is larger than {MAX_FILE // 1024 // 1024} MiB")
+    reason = _link_reason(path, within)
+    if reason:
+        return Submission(origin=str(path), problem=refusal(path.name, reason))
+    real = path.resolve() if path.is_symlink() else path
+    if real.is_dir():
+        files, refused = _read_folder(real)
+        return Submission(origin=str(path), files=files, refused=refused)
+    raw = _read_regular(real)
+    if isinstance(raw, str):
+        return Submission(origin=str(path), problem=refusal(path.name, raw))
     if path.suffix == ".zip":
         return _from_zip(str(path), raw)
     if path.suffix in KEPT_SUFFIXES:
@@ -107,7 +161,7 @@ def load_submission(path: Path) -> Submission:
     return Submission(origin=str(path), problem=f"{path.name} is not a .py, .ipynb or .zip file")
 
 
-def _locate(files: dict[str, bytes], slug: str, module: str) -> str:
+def _locate(files: list[str], slug: str, module: str) -> str:
     for candidate in (f"exercises/{slug}/{module}", f"{slug}/{module}", module):
         if candidate in files:
             return candidate
@@ -132,29 +186,105 @@ def _syntax_problem(text: str, module: str) -> str:
     return ""
 
 
-def _read_capped(path: Path) -> bytes | None:
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_FILE + 1)
-    return None if len(data) > MAX_FILE else data
+def _resolve(path: Path) -> Path | None:
+    """Where ``path`` leads, or None when it dangles or loops."""
+    try:
+        return path.resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
+        return None
 
 
-def _read_folder(root: Path) -> dict[str, bytes]:
+def _link_reason(path: Path, within: Path | None) -> str:
+    """Why the link ``path`` is not followed (``""`` when it is no link, or may be followed); see load_submission."""
+    if not path.is_symlink():
+        return ""
+    try:
+        if os.readlink(path) == ARCHIVE_LINK:
+            return ZIP_LINK
+    except OSError:
+        return DANGLING
+    target = _resolve(path)
+    if target is None:
+        return DANGLING
+    if within is None:  # typed by whoever runs the grader: a folder is followed; a lone file is its own root
+        return "" if target.is_dir() else LEAVES
+    base = _resolve(within)
+    if base is None or target == base or not target.is_relative_to(base):
+        return LEAVES
+    return ""
+
+
+def _read_regular(path: Path) -> bytes | str:
+    """The bytes of the regular file ``path`` (a symlink is not followed), or why it was not read.
+
+    A pipe or a device is never opened (opening a FIFO blocks; reading ``/dev/zero`` never ends); the check is
+    repeated on the open descriptor, in case the file was swapped in between.
+    """
+    too_large = f"is larger than {MAX_FILE // 1024 // 1024} MiB"
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return NOT_REGULAR
+        fd = os.open(path, _O_FLAGS)
+    except OSError as exc:
+        return f"could not be opened ({exc.strerror or type(exc).__name__})"
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return NOT_REGULAR
+        try:
+            data = handle.read(MAX_FILE + 1)
+        except OSError as exc:
+            return f"could not be read ({exc.strerror or type(exc).__name__})"
+    return too_large if len(data) > MAX_FILE else data
+
+
+def _read_member(path: Path, base: Path) -> bytes | str:
+    """A file inside the folder ``base`` (resolved): its bytes, or why it was not read."""
+    if not path.is_symlink():
+        return _read_regular(path)
+    reason = _link_reason(path, base)
+    if reason:
+        return reason
+    target = _resolve(path)
+    if target is None:
+        return DANGLING
+    if target.is_dir():
+        return FOLDER_LINK
+    return _read_regular(target)
+
+
+def _read_folder(root: Path) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The kept files under ``root``, and the kept names that were refused, with why."""
     files: dict[str, bytes] = {}
+    refused: dict[str, str] = {}
+    base = root.resolve()
     total = 0
     for folder, dirs, names in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.startswith("."))
-        for name in sorted(names):
-            path = Path(folder) / name
-            if not name.endswith(KEPT_SUFFIXES) or path.is_symlink() or not path.is_file():
+        kept = []
+        for name in sorted(dirs):
+            if name in SKIPPED_DIRS or name.startswith("."):
                 continue
-            data = _read_capped(path)
-            if data is None:
+            if (Path(folder) / name).is_symlink():  # listed among folders, never walked into: always refused
+                if len(refused) < MAX_FILES:
+                    relative = (Path(folder) / name).relative_to(root).as_posix()
+                    refused[relative] = refusal(relative, FOLDER_LINK)
+            else:
+                kept.append(name)
+        dirs[:] = kept
+        for name in sorted(names):
+            if not name.endswith(KEPT_SUFFIXES):
+                continue
+            path = Path(folder) / name
+            relative = path.relative_to(root).as_posix()
+            data = _read_member(path, base)
+            if isinstance(data, str):
+                if len(refused) < MAX_FILES:
+                    refused[relative] = refusal(relative, data)
                 continue
             total += len(data)
             if total > MAX_TOTAL or len(files) >= MAX_FILES:
-                return files
-            files[path.relative_to(root).as_posix()] = data
-    return files
+                return files, refused
+            files[relative] = data
+    return files, refused
 
 
 def _from_zip(origin: str, raw: bytes) -> Submission:
@@ -164,13 +294,18 @@ def _from_zip(origin: str, raw: bytes) -> Submission:
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         return Submission(origin=origin, problem=f"{Path(origin).name} is not a readable zip file: {exc}")
     files: dict[str, bytes] = {}
+    refused: dict[str, str] = {}
     total = 0
     for info in members:
         name = PurePosixPath(info.filename.replace("\\", "/"))
         mode = info.external_attr >> 16
-        if info.is_dir() or stat.S_ISLNK(mode) or name.is_absolute() or ".." in name.parts:
+        if info.is_dir() or name.is_absolute() or ".." in name.parts or "__MACOSX" in name.parts:
             continue
-        if not info.filename.endswith(KEPT_SUFFIXES) or "__MACOSX" in name.parts:
+        if stat.S_ISLNK(mode):  # its data is the link's target: never read, never followed
+            if (name.name.endswith(KEPT_SUFFIXES) or not name.suffix) and len(refused) < MAX_FILES:
+                refused[str(name)] = refusal(str(name), ZIP_LINK)
+            continue
+        if not info.filename.endswith(KEPT_SUFFIXES):
             continue
         if info.file_size > MAX_FILE or total + info.file_size > MAX_TOTAL or len(files) >= MAX_FILES:
             continue
@@ -180,10 +315,10 @@ def _from_zip(origin: str, raw: bytes) -> Submission:
             return Submission(origin=origin, problem=f"{Path(origin).name} is a corrupt zip file: {exc}")
         total += len(data)
         files[str(name)] = data
-    if not files:
+    if not files and not refused:
         return Submission(origin=origin, problem=f"{Path(origin).name} holds no .py or .ipynb file")
-    if len(files) == 1:
+    if len(files) == 1 and not any(p.endswith(KEPT_SUFFIXES) for p in refused):
         only = next(iter(files))
         return Submission(origin=origin, files=files, single=only)
-    return Submission(origin=origin, files=files)
+    return Submission(origin=origin, files=files, refused=refused)
 

@@ -121,7 +121,8 @@ def test_grades_follow_the_submissions(graded: tuple[Path, dict[str, Outcome]], 
                  for s in book}
     assert diagnoses["bob"] == diagnoses["mary-jane"] == {"broadcast_not_reduced"}
     assert diagnoses["carol"] == {"transposed"} and diagnoses["smithjohn"] == {"scaled"}
-    assert diagnoses["frank"] == {"crashed"} and diagnoses["grace"] == {"timeout"}
+    assert diagnoses["frank"] == {"crashed", "forbidden_api"}  # os._exit: the static scan flags `import os`
+    assert diagnoses["grace"] == {"timeout"}
     assert diagnoses["erin"] == {"not_implemented"} and diagnoses["mallory"] == {"forbidden_api"}
     assert {s for s, o in outcomes.items() if o.status == "failed"} == BROKEN | {"frank", "grace"}
     assert not any(o.error for o in outcomes.values())
@@ -227,7 +228,7 @@ def test_a_canvas_download_zip_is_graded_as_it_is(plan: Plan, server: SandboxSer
     outcomes = {o.student: o.status for o in run(root, out, plan, server)}
     assert outcomes == {"doejane": "graded", "ivan": "failed", "smithjohn": "graded"}
     lines = (out / "canvas.csv").read_text().splitlines()
-    assert lines[2:] == ["doejane,1001,,,,9", "ivan,,,,,0", "smithjohn,1002,,,,7.6667"]
+    assert lines[2:] == ["doejane,1001,,,,9", "ivan,,,,,0", "smithjohn,1002,,,,7.3333"]
 
 
 @pytest.fixture(scope="module")

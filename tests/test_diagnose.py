@@ -260,7 +260,8 @@ MISTAKES = [
     Mistake("tanh_calls_backward", "ex03", "Tanh", "forbidden_api",
             (("policy", None), *_each(("autograd", "gradcheck"), "x")), message=("backward", "enable_grad")),
     Mistake("sigmoid_hidden_autograd", "ex03", "Sigmoid", "forbidden_api",
-            (("policy", None), *_each(("autograd", "gradcheck"), "x")), message=("torch.autograd.grad",)),
+            (("policy", None), *_each(("autograd", "gradcheck"), "x")),
+            message=("import importlib", "getattr()", "ran the autograd engine")),
     Mistake("linear_forward_changed", "ex04", "Linear", "forward_mismatch",
             (("forward", None), *_each(ALL_ROWS, "x", "weight", "bias")), whole_op=True,
             message=("forward output differs from the reference",)),
@@ -322,7 +323,10 @@ def test_mistake_gets_exactly_its_diagnosis(grade, course, mistake):
                                                 (mistake.whole_op or (row.check, row.input) in mistake.where)):
             continue
         assert row.passed and row.diagnosis == "ok", (row.target, row.check, row.input, row.diagnosis, row.message)
-        assert row.score == row.max_score
+        # a contract row earns its share only where the same input's value rows pass (scoring.py)
+        gated = row.check == "contract" and row.target == mistake.target and (
+            any(name == row.input for _, name in mistake.where))
+        assert row.score == (0.0 if gated else row.max_score), (row.target, row.check, row.input)
     assert 0 <= report.score < report.max_score
     if not mistake.whole_op and not mistake.also_wrong:
         assert report.score > 0

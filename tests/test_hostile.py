@@ -109,10 +109,17 @@ def test_attack(attack: str, short_course: Path, tmp_path: Path, capsys: pytest.
     acceptable, matmul_honest = VERDICTS[attack]
     assert status == 1
     linear = [r for r in report["checks"] if r["target"] == "Linear" and r["check"] in ("autograd", "gradcheck")]
-    assert linear and {r["diagnosis"] for r in linear} <= acceptable, {r["diagnosis"] for r in linear}
+    # The static policy flags every attack (os, sys, subprocess...), but the sandbox still runs it and must
+    # still contain it: the rows show what the sandbox saw, or forbidden_api where nothing stopped the case.
+    assert linear and {r["diagnosis"] for r in linear} <= acceptable | {"forbidden_api"}, {r["diagnosis"] for r in linear}
     assert any(not r["passed"] for r in linear)
+    assert sum(r["score"] for r in report["checks"] if r["target"] == "Linear") == 0
     matmul = [r for r in report["checks"] if r["target"] == "MatMul"]
-    assert all(r["passed"] for r in matmul) == matmul_honest
+    flagged = any(r["check"] == "policy" and r["diagnosis"] == "forbidden_api" for r in matmul)
+    if flagged:  # module-level code of the attack runs for every target
+        assert sum(r["score"] for r in matmul) == 0
+    else:
+        assert all(r["passed"] for r in matmul) == matmul_honest
     assert report["score"] < report["max_score"]
     assert not any(os.path.exists(m) for m in MARKERS)
     assert not (short_course / "exercises" / "hostile-write-outside-marker").exists()

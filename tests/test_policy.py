@@ -1,4 +1,4 @@
-"""The trusted source scan for autograd inside a backward (the static half of ``forbidden_api``)."""
+"""The static half of the integrity policy: the whole module's source, read in the trusted process."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import textwrap
 
 import pytest
 
-from grader.policy import forbidden_calls
+from grader.integrity.names import judge, names_a_backward
+from grader.integrity.static import findings_for, reach, scan
 
 
-def _module(backward: str, extra: str = "", imports: str = "import torch") -> str:
+def _module(backward: str, extra: str = "", imports: str = "import torch", forward: str = "return x * 2") -> str:
     body = textwrap.indent(textwrap.dedent(backward).strip("\n"), " " * 8)
+    fwd = textwrap.indent(textwrap.dedent(forward).strip("\n"), " " * 8)
     return f"""{imports}
 {textwrap.dedent(extra)}
 
@@ -23,8 +25,7 @@ class Other(torch.autograd.Function):
 class Target(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
-        with torch.enable_grad():
-            return x * 2
+{fwd}
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -32,35 +33,125 @@ class Target(torch.autograd.Function):
 """
 
 
-@pytest.mark.parametrize(("backward", "imports", "flagged"), [
-    ("return torch.autograd.grad(y, x, grad_output)", "import torch", "torch.autograd.grad"),
-    ("torch.autograd.backward([y], [grad_output])", "import torch", "torch.autograd.backward"),
-    ("y.backward(grad_output)", "import torch", "y.backward() runs the autograd engine"),
-    ("(x * 2).sum().backward()", "import torch", "backward() runs the autograd engine"),
-    ("with torch.enable_grad():\n    pass", "import torch", "torch.enable_grad"),
-    ("with torch.set_grad_enabled(True):\n    pass", "import torch", "torch.set_grad_enabled"),
-    ("return torch.func.vjp(f, x)[1](grad_output)", "import torch", "torch.func.vjp"),
-    ("return torch.autograd.functional.vjp(f, x, grad_output)", "import torch", "torch.autograd.functional.vjp"),
-    ("return ag.grad(y, x)", "import torch\nimport torch.autograd as ag", "ag.grad"),
-    ("return engine.grad(y, x)", "import torch\nfrom torch import autograd as engine", "engine.grad"),
-    ("with t.enable_grad():\n    pass", "import torch\nimport torch as t", "t.enable_grad"),
-    ("return g(y, x, grad_output)", "import torch\nfrom torch.autograd import grad as g", "g (imported from torch)"),
-    ("return vjp(f, x)", "import torch\nfrom torch.func import vjp", "vjp (imported from torch)"),
-    ("return functorch.grad(f)(x)", "import torch\nimport functorch", "functorch.grad"),
-])
-def test_autograd_in_backward_is_flagged_with_its_line(backward, imports, flagged):
+def _found(source: str, target: str = "Target", **kwargs: object) -> tuple[str, ...]:
+    return findings_for(source, target, **kwargs)  # type: ignore[arg-type]
+
+
+# Each road around the chain rule, and the words the student reads for it.
+ROADS = [
+    ("return torch.autograd.grad(y, x, grad_output)", "import torch", "asks autograd"),
+    ("torch.autograd.backward([y], [grad_output])", "import torch", "backward"),
+    ("y.backward(grad_output)", "import torch", "calls a backward"),
+    ("(x * 2).sum().backward()", "import torch", "calls a backward"),
+    ("getattr(y, 'backward')()", "import torch", "calls a backward"),
+    ("with torch.enable_grad():\n    pass", "import torch", "switches autograd back on"),
+    ("with torch.set_grad_enabled(True):\n    pass", "import torch", "switch autograd back on"),
+    ("return torch.func.vjp(f, x)[1](grad_output)", "import torch", "torch.func"),
+    ("return torch.autograd.functional.vjp(f, x, grad_output)", "import torch", "asks autograd"),
+    ("return ag.grad(y, x)", "import torch\nimport torch.autograd as ag", "asks autograd"),
+    ("return engine.grad(y, x)", "import torch\nfrom torch import autograd as engine", "asks autograd"),
+    ("return g(y, x, grad_output)", "import torch\nfrom torch.autograd import grad as g", "asks autograd"),
+    ("return vjp(f, x)", "import torch\nfrom torch.func import vjp", "torch.func"),
+    ("return functorch.grad(f)(x)", "import torch\nimport functorch", "functorch"),
+    ("return F.torch.autograd.grad(y, x)", "import torch\nimport torch.nn.functional as F", "asks autograd"),
+    ("t = torch\nreturn t.autograd.grad(y, x)", "import torch", "asks autograd"),
+    ("return [torch][0].autograd.grad(y, x)", "import torch", "autograd"),
+    ("return torch.ops.aten.gelu_backward(grad_output, x)", "import torch", "torch.ops"),
+    ("return torch._C._ImperativeEngine().run_backward(y)", "import torch", "torch internals"),
+    ("return torch.nn.grad.conv2d_input(s, w, grad_output)", "import torch", "backward of a convolution"),
+    ("return torch._log_softmax_backward_data(g, y, 1, y.dtype)", "import torch", "torch internals"),
+    ("return [torch][0].nn.grad.conv2d_weight(x, s, g)", "import torch", "backward of a convolution"),
+    ("return torch.gradient(x)", "import torch", "numerically"),
+    ("return torch.autograd.forward_ad.make_dual(x, g)", "import torch", "asks autograd"),
+    ("return torch.utils.checkpoint.checkpoint(f, x)", "import torch", "checkpointing"),
+    ("return torch.sys.modules['grader'].encode", "import torch", "sys"),
+    ("import importlib\nm = importlib.import_module('torch.autograd')", "import torch", "importlib"),
+    ("return __import__('torch').autograd", "import torch", "imports by name"),
+    ("exec('x = 1')", "import torch", "runs code built at run time"),
+    ("return eval('torch.autograd')", "import torch", "runs code built at run time"),
+    ("name = 'auto' + 'grad'\nreturn getattr(torch, name).grad", "import torch", "computed attribute name"),
+    ("fetch = getattr\nreturn fetch(torch, 'autograd')", "import torch", "computed attribute name"),
+    ("return globals()['torch']", "import torch", "namespaces"),
+    ("return grad_output.__class__.__subclasses__()", "import torch", "interpreter internals"),
+    ("return f.__wrapped__", "import torch", "interpreter internals"),
+    ("return ctx._forward_cls.backward(ctx, grad_output)", "import torch", "private internals"),
+    ("return ctx._saved_self", "import torch", "private internals"),
+    ("return x.grad_fn.next_functions", "import torch", "autograd graph"),
+    ("return (i for i in ()).gi_frame.f_back.f_globals", "import torch", "frames"),
+    ("return x.numpy().ctypes.data", "import torch", "ctypes"),
+    ("open(5, 'wb').write(b'forged')", "import torch", "file descriptor"),
+    ("open('/proc/self/fd/5', 'wb')", "import torch", "file descriptor"),
+    ("torch.Tensor.to = lambda self, *a: self", "import torch", "changes torch"),
+    ("setattr(torch, 'allclose', lambda *a: True)", "import torch", "changes torch"),
+    ("import numpy as np\nreturn np.ones(1)", "import torch", "allowed imports (torch, math)"),
+    ("from . import helpers", "import torch", "own folder"),
+    ("return torch.load('x.pt')", "import torch", "unpickles"),
+]
+
+
+@pytest.mark.parametrize(("backward", "imports", "why"), ROADS, ids=[r[0][:40] for r in ROADS])
+def test_each_road_is_flagged_with_its_line_and_reason(backward: str, imports: str, why: str) -> None:
     source = _module(backward, imports=imports)
     first_line = source.splitlines().index("    def backward(ctx, grad_output):") + 2
-    found = forbidden_calls(source, "Target")
-    assert len(found) == 1 and found[0].startswith(f"line {first_line}: {flagged}"), found
+    found = _found(source)
+    assert found, backward
+    assert any(why in f for f in found), found
+    lines = {int(f.split(":")[0].split()[1]) for f in found}
+    assert lines & set(range(1, first_line + 4)), found
 
 
-def test_one_finding_per_line_keeps_the_longest_name():
-    found = forbidden_calls(_module("return torch.func.vjp(f, x)"), "Target")
-    assert len(found) == 1 and "torch.func.vjp" in found[0]
+@pytest.mark.parametrize("backward", [
+    "return grad_output * 2",
+    "with torch.no_grad():\n    return grad_output * 2",
+    "with torch.set_grad_enabled(False):\n    return grad_output * 2",
+    "with torch.set_grad_enabled(mode=False):\n    return grad_output * 2",
+    "return Other.backward(ctx, grad_output) * 2",   # reusing your own backward is the chain rule
+    "grad = grad_output * 2\nreturn grad",           # a variable called grad is fine
+    "return torch.einsum('ij,jk->ik', grad_output, x)",
+    "return torch.where(x > 0, grad_output, torch.zeros_like(grad_output))",
+    "out = torch.zeros_like(x)\nout.index_add_(0, idx, grad_output)\nreturn out",
+    "return torch.zeros(3).scatter_add_(0, idx, grad_output)",
+    "return torch.zeros(3).index_put_((idx,), grad_output, accumulate=True)",
+    "return grad_output.sum_to_size(x.shape)",
+    "return F.one_hot(idx, 3).double() * grad_output",
+    "return F.conv_transpose2d(grad_output, w, stride=2)",
+    "return F.fold(F.unfold(x, 2), (4, 4), 2)",
+    "out = []\nfor i in range(3):\n    out.append(grad_output[i] * 2)\nreturn torch.stack(out)",
+    "if ctx.needs_input_grad[0]:\n    return grad_output.expand(3, 4).t()\nreturn None",
+    "ctx._shape = x.shape\nreturn grad_output.reshape(ctx._shape)",
+    "x, = ctx.saved_tensors\nreturn grad_output * torch.sigmoid(x) * (1 - torch.sigmoid(x))",
+    "n = math.prod(x.shape)\nreturn grad_output / math.sqrt(n)",
+    "print('debug', grad_output.shape, type(x).__name__)\nreturn grad_output",
+    "with open('debug.log', 'a') as log:\n    log.write(str(grad_output.shape))\nreturn grad_output",
+    "return torch.autograd.Function.apply",
+    "return grad_output.new_zeros(3).T.contiguous().mT",
+    "return grad_output.clone().masked_fill_(x < 0, 0.0)",
+    "return torch.linalg.solve(x, grad_output)",
+])
+def test_ordinary_tensor_code_is_not_flagged(backward: str) -> None:
+    imports = ("from __future__ import annotations\nimport math\nfrom typing import Any\nimport torch\n"
+               "import torch.nn.functional as F\nfrom torch.autograd import Function\n"
+               "from torch.autograd.function import once_differentiable")
+    assert _found(_module(backward, imports=imports)) == ()
 
 
-def test_helpers_called_by_backward_are_scanned_transitively():
+def test_the_given_forwards_solutions_and_stubs_pass(tmp_path: object) -> None:
+    from tests.helpers import ROOT
+
+    for folder in ("solutions", "exercises"):
+        for path in sorted((ROOT / folder).glob("ex*/*.py")):
+            assert scan(path.read_text()) == (), path
+
+
+def test_forward_class_bodies_and_module_level_code_are_read_too() -> None:
+    in_forward = _module("return grad_output", forward="with torch.enable_grad():\n    return x * 2")
+    assert any("switches autograd back on" in f for f in _found(in_forward))
+    at_module = _module("return grad_output", extra="import sys\nsys.modules.clear()\n")
+    assert any("import sys" in f for f in _found(at_module))
+    assert any("import sys" in f for f in _found(at_module, "Other"))  # module level runs for every target
+
+
+def test_a_finding_counts_for_the_targets_that_reach_it() -> None:
     extra = """
     def outer(y, x, g):
         return inner(y, x, g)
@@ -74,30 +165,61 @@ def test_helpers_called_by_backward_are_scanned_transitively():
         return torch.autograd.grad(y, x)
     """
     source = _module("return outer(y, x, grad_output)", extra=extra)
-    found = forbidden_calls(source, "Target")
+    found = _found(source)
     assert len(found) == 1
     assert found[0].startswith(f"line {source.splitlines().index('    return torch.autograd.grad(y, x, g)') + 1}:")
+    assert _found(source, "Other") == ()  # Other reaches neither helper
+    assert reach(source, "Target") == {None, "Target", "outer", "inner"}
 
 
-@pytest.mark.parametrize("backward", [
-    "return grad_output * 2",
-    "with torch.no_grad():\n    return grad_output * 2",
-    "with torch.set_grad_enabled(False):\n    return grad_output * 2",
-    "with torch.set_grad_enabled(mode=False):\n    return grad_output * 2",
-    "return Other.backward(ctx, grad_output) * 2",   # reusing your own backward is the chain rule
-    "grad = grad_output * 2\nreturn grad",           # a variable called grad is fine
-    "return torch.autograd.Function.apply",           # naming the class is not calling autograd
-])
-def test_ordinary_backward_code_is_not_flagged(backward):
-    assert forbidden_calls(_module(backward), "Target") == []
+def test_the_course_allow_list_and_the_exercise_forbid_list() -> None:
+    source = _module("return np.ones(3) * grad_output", imports="import torch\nimport numpy as np")
+    assert _found(source) and _found(source, imports=("torch", "math", "numpy")) == ()
+    conv = _module("return F.conv_transpose2d(grad_output, w)", imports="import torch\nimport torch.nn.functional as F")
+    assert _found(conv) == ()
+    for entry in ("torch.nn.functional.conv_transpose2d", "torch.conv_transpose2d"):  # one object, two names
+        found = _found(conv, forbid=(entry,))
+        assert len(found) == 1 and "forbid list" in found[0], entry
 
 
-def test_forward_and_other_classes_are_not_scanned():
-    source = _module("return grad_output * 2")
-    assert "enable_grad" in source  # in Target.forward, which is given and may do what it likes
-    assert forbidden_calls(source, "Target") == []
+def test_the_student_s_own_helper_modules_are_read_by_the_same_rules() -> None:
+    source = _module("return helper(grad_output)", imports="import torch\nfrom linear_helpers import helper")
+    honest = {"linear_helpers.py": b"def helper(g):\n    return g * 2\n"}
+    sneaky = {"linear_helpers.py": b"import torch\ndef helper(g):\n    return torch.autograd.grad(g, g)\n"}
+    assert _found(source) != ()  # an unknown module is not on the allow-list
+    assert _found(source, siblings=honest) == ()
+    assert any(f.startswith("linear_helpers.py line 3:") for f in _found(source, siblings=sneaky))
 
 
-def test_unparsable_source_or_missing_class_finds_nothing():
-    assert forbidden_calls("def broken(:\n", "Target") == []
-    assert forbidden_calls(_module("return torch.autograd.grad(y, x)"), "Missing") == []
+def test_hooks_metaclasses_and_tensor_subclasses_are_flagged() -> None:
+    extra = """
+    class Sneaky(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            return super().__torch_function__(func, types, args, kwargs)
+
+
+    class Meta(type):
+        pass
+
+
+    def __getattr__(name):
+        return name
+    """
+    found = " ".join(_found(_module("return Sneaky(grad_output), Meta", extra=extra)))
+    assert "subclasses torch.Tensor" in found and "__torch_function__" in found
+    assert "subclasses type" in found and "def __getattr__" in found
+
+
+def test_names_are_judged_through_the_live_torch() -> None:
+    assert judge("torch.nn.functional.linear") == ""
+    assert judge("torch.autograd.Function") == "" and judge("torch.autograd.function.once_differentiable") == ""
+    assert "asks autograd" in judge("torch.autograd.grad")
+    assert judge("torch.nn.functional.torch.autograd.grad") == judge("torch.autograd.grad")
+    assert "torch.jit" in judge("torch.jit.script")
+    assert names_a_backward("gelu_backward") and names_a_backward("_log_softmax_backward_data")
+    assert not names_a_backward("save_for_backward") and not names_a_backward("backwards_compatible")
+
+
+def test_unparsable_source_finds_nothing() -> None:
+    assert _found("def broken(:\n") == ()

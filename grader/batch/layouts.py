@@ -13,6 +13,10 @@ Recognised layouts, entry by entry, so one folder may mix them:
 - anything else: a folder, ``.py``, ``.ipynb`` or ``.zip`` per student, named after the entry.
 
 Student keys are made safe for file names and unique (``-2``, ``-3`` ... in sorted order), deterministically.
+
+An entry that is a symbolic link is still a student (a link that dangles or loops too, classified by its name):
+it is followed only to something inside the submissions folder, so a student whose entry points at
+``/etc/shadow`` or at a folder elsewhere gets a row saying so, and nothing of the target is read.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ class Entry:
     def load(self) -> Submission:
         """The student's files in memory (never executed); an unusable submission carries its ``problem``."""
         if len(self.paths) == 1:
-            return load_submission(self.paths[0])
+            return load_submission(self.paths[0], within=self.paths[0].parent)
         return _merge(f"{self.paths[0].parent}/{self.student} ({len(self.paths)} files)", self.paths)
 
 
@@ -74,14 +78,27 @@ class Discovery:
 
 def discover(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> Discovery:
     """One folder: its entries are the students. Several paths: each is a student's entry."""
-    skip = {p.resolve() for p in exclude}
+    skip = {_resolved(p) for p in exclude}
     if len(paths) == 1 and paths[0].is_dir():
         root = paths[0]
-        children = [c for c in sorted(root.iterdir()) if _visible(c) and c.resolve() not in skip]
+        children = [c for c in sorted(root.iterdir()) if _visible(c) and _resolved(c) not in skip]
         if (root / GRADESCOPE_METADATA).is_file():
             return _gradescope(root, children)
         return _classify(children)
-    return _classify([p for p in paths if p.resolve() not in skip])
+    return _classify([p for p in paths if _resolved(p) not in skip])
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` resolved, or as it is when it is a link that loops (which resolving raises for)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def _folder_like(path: Path) -> bool:
+    """A folder, or a link (even one that dangles) that does not look like a file submission."""
+    return path.is_dir() or (path.is_symlink() and path.suffix.lower() not in SUBMISSION_SUFFIXES)
 
 
 def _visible(path: Path) -> bool:
@@ -92,15 +109,15 @@ def _classify(children: list[Path]) -> Discovery:
     canvas: dict[tuple[str, str], list[Path]] = {}
     entries: list[Entry] = []
     ignored: list[Path] = []
-    prefix = classroom_prefix([c.name for c in children if c.is_dir()])
+    prefix = classroom_prefix([c.name for c in children if _folder_like(c)])
     for child in children:
         match = _CANVAS.match(child.name)
-        if match and child.is_file():
+        if match and not child.is_dir():  # a file, or a link or pipe that is refused when loaded
             canvas.setdefault((match["name"].lower(), match["user"]), []).append(child)
-        elif child.is_dir() and prefix and child.name.startswith(prefix) and len(child.name) > len(prefix):
+        elif _folder_like(child) and prefix and child.name.startswith(prefix) and len(child.name) > len(prefix):
             username = child.name[len(prefix):]
             entries.append(Entry(Identity(username, github=username), (child,), "classroom"))
-        elif child.is_dir() or child.suffix.lower() in SUBMISSION_SUFFIXES:
+        elif _folder_like(child) or child.suffix.lower() in SUBMISSION_SUFFIXES:
             entries.append(Entry(Identity(_stem(child)), (child,), "plain"))
         else:
             ignored.append(child)
@@ -126,7 +143,7 @@ def _gradescope(root: Path, children: list[Path]) -> Discovery:
     entries: list[Entry] = []
     ignored: list[Path] = []
     for child in children:
-        if not child.is_dir():
+        if not _folder_like(child):
             ignored.append(child)
             continue
         people = submitters.get(child.name) or [Identity(child.name)]
@@ -189,7 +206,8 @@ def safe_key(name: str) -> str:
 
 
 def _stem(path: Path) -> str:
-    return path.name[: -len(path.suffix)] if path.is_file() and path.suffix.lower() in SUBMISSION_SUFFIXES else path.name
+    filelike = not path.is_dir()  # a file, a pipe, or a link that dangles or loops
+    return path.name[: -len(path.suffix)] if filelike and path.suffix.lower() in SUBMISSION_SUFFIXES else path.name
 
 
 def _canvas_part(path: Path, part: str) -> str:
@@ -209,14 +227,17 @@ def _merge(origin: str, paths: tuple[Path, ...]) -> Submission:
     """Several Canvas files of one student as one submission, later submissions winning over earlier ones."""
     files: dict[str, bytes] = {}
     problems: list[str] = []
+    refused: dict[str, str] = {}
     for path in paths:
-        part = load_submission(path)
+        part = load_submission(path, within=path.parent)
         if part.problem:
             problems.append(part.problem)
+            if path.suffix.lower() in (".py", ".ipynb"):
+                refused[_original_name(path)] = part.problem
         elif part.single and path.suffix.lower() in (".py", ".ipynb"):
             files[_original_name(path)] = part.files[part.single]
         else:
             files.update(part.files)
     if not files:
         return Submission(origin=origin, problem="; ".join(problems) or f"{origin} holds no .py or .ipynb file")
-    return Submission(origin=origin, files=files)
+    return Submission(origin=origin, files=files, refused={n: why for n, why in refused.items() if n not in files})

@@ -32,6 +32,7 @@ class Context:
     case: Case
     obs: Observation
     static_forbidden: tuple[str, ...] = ()
+    slowdown: float = 50.0
     gate: Verdict | None = field(default=None)
 
     @property

@@ -7,14 +7,17 @@ reported, so a platform without one still grades (the report's ``"sandbox"`` say
   own work directory, and write only its work directory. The course, solutions, hidden cases, the home
   directory, ``/proc`` (so no ``/proc/<ppid>/environ``) and other students' work directories are out of
   reach. Landlock ABI 4+ also denies TCP bind/connect; ABI 6+ scopes abstract UNIX sockets and signals.
-- ``seccomp``: a BPF filter makes ``socket()`` fail with ``EACCES`` for every family but ``AF_UNIX`` and
-  disables ``io_uring``, which could bypass the filter.
+- ``seccomp``: a filter makes ``socket()`` fail with ``EACCES`` for every family but ``AF_UNIX``, disables
+  ``io_uring``, which could bypass the filter, confines signals to the child itself and, as root, denies
+  new processes. A call through a foreign ABI (i386 ``int 0x80``, x32 on x86_64) kills the child.
+  Built by libseccomp where the host has it, else by hand (``"seccomp_backend"`` in the report says
+  which); the rules and the reasons are in :mod:`grader.sandbox.seccomp_filter`.
 - ``netns``: where permitted, a fresh network namespace with no interfaces up.
 - ``environment``: the environment is cleared, so tokens in the grader's environment (CI secrets) are not
   visible.
 
 Syscall numbers and structures are from the kernel's UAPI headers (``linux/landlock.h``,
-``linux/seccomp.h``, ``linux/filter.h``).
+``linux/seccomp.h``, ``linux/filter.h``, ``linux/audit.h`` for the ``AUDIT_ARCH`` values).
 """
 
 from __future__ import annotations
@@ -26,26 +29,22 @@ import struct
 import sys
 from pathlib import Path
 
+from grader.sandbox import seccomp_filter
+
 _ARCH = {"x86_64": (0xC000003E, {"socket": 41, "io_uring_setup": 425, "landlock_create_ruleset": 444,
                                  "landlock_add_rule": 445, "landlock_restrict_self": 446,
                                  "clone": 56, "fork": 57, "vfork": 58, "clone3": 435,
                                  "kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129,
                                  "rt_tgsigqueueinfo": 297, "pidfd_send_signal": 424, "ptrace": 101,
-                                 "process_vm_readv": 310, "process_vm_writev": 311}),
+                                 "process_vm_readv": 310, "process_vm_writev": 311, "pidfd_getfd": 438}),
          "aarch64": (0xC00000B7, {"socket": 198, "io_uring_setup": 425, "landlock_create_ruleset": 444,
                                   "landlock_add_rule": 445, "landlock_restrict_self": 446,
                                   "clone": 220, "clone3": 435,
                                   "kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138,
                                   "rt_tgsigqueueinfo": 240, "pidfd_send_signal": 424, "ptrace": 117,
-                                  "process_vm_readv": 270, "process_vm_writev": 271})}
+                                  "process_vm_readv": 270, "process_vm_writev": 271, "pidfd_getfd": 438})}
 
 PR_SET_NO_NEW_PRIVS = 38
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
-SECCOMP_RET_ALLOW = 0x7FFF0000
-SECCOMP_RET_ERRNO = 0x00050000
-EACCES = 13
-AF_UNIX = 1
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 
@@ -133,68 +132,27 @@ def _allow(libc: ctypes.CDLL, nr: dict[str, int], ruleset: int, path: str, acces
         os.close(fd)
 
 
-def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
-    return struct.pack("<HBBI", code, jt, jf, k)
-
-
-_LD_ABS, _JEQ, _JSET, _RET = 0x20, 0x15, 0x45, 0x06
-ENOSYS = 38
-EPERM = 1
-EAGAIN = 11
-CLONE_THREAD = 0x00010000
-
-
 def seccomp_program(deny_processes: bool, own_pid: int | None = None) -> bytes | None:
-    """The BPF filter as bytes, or ``None`` on an architecture we have no syscall numbers for.
+    """The hand-built BPF filter as bytes, or ``None`` on an architecture we have no syscall numbers for.
 
-    Always: ``socket()`` fails with EACCES unless the family is AF_UNIX, and ``io_uring_setup`` fails.
-    With ``deny_processes``: ``fork``, ``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with EAGAIN
-    (threads are still allowed), and ``clone3`` reports ENOSYS so that libc falls back to ``clone``. That is
-    how the process limit holds for root, which ``RLIMIT_NPROC`` does not bind.
-
-    With ``own_pid``: signals may only be sent to the child itself (``kill(-1, SIGKILL)`` as root would end
-    every process of the machine, the batch included), and ``ptrace`` and ``process_vm_readv``/``writev``,
-    which could read the grader's memory, fail with EPERM.
+    The rules are :func:`grader.sandbox.seccomp_filter.rules`; the program first kills a call through a
+    foreign ABI (i386 ``int 0x80``, x32), see :mod:`grader.sandbox.seccomp_filter`.
     """
     arch = _numbers()
     if arch is None:
         return None
-    audit_arch, nr = arch
-    allow, deny_socket = _bpf(_RET, 0, 0, SECCOMP_RET_ALLOW), _bpf(_RET, 0, 0, SECCOMP_RET_ERRNO | EACCES)
-    body: list[bytes] = []
-    deny_perm = _bpf(_RET, 0, 0, SECCOMP_RET_ERRNO | EPERM)
-    if own_pid is not None:
-        for name in ("tkill", "pidfd_send_signal", "ptrace", "process_vm_readv", "process_vm_writev"):
-            body += [_bpf(_JEQ, 0, 1, nr[name]), deny_perm]
-        for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
-            # if nr == name: A = target pid; allow when it is our own pid, else deny
-            body += [_bpf(_JEQ, 0, 4, nr[name]), _bpf(_LD_ABS, 0, 0, 16), _bpf(_JEQ, 0, 1, own_pid & 0xFFFFFFFF),
-                     allow, deny_perm]
-    if deny_processes:
-        for name in ("fork", "vfork"):
-            if name in nr:
-                body += [_bpf(_JEQ, 0, 1, nr[name]), _bpf(_RET, 0, 0, SECCOMP_RET_ERRNO | EAGAIN)]
-        body += [_bpf(_JEQ, 0, 1, nr["clone3"]), _bpf(_RET, 0, 0, SECCOMP_RET_ERRNO | ENOSYS)]
-        body += [_bpf(_JEQ, 0, 4, nr["clone"]), _bpf(_LD_ABS, 0, 0, 16), _bpf(_JSET, 0, 1, CLONE_THREAD),
-                 allow, _bpf(_RET, 0, 0, SECCOMP_RET_ERRNO | EAGAIN)]
-    body += [_bpf(_JEQ, 0, 1, nr["io_uring_setup"]), deny_socket,
-             _bpf(_JEQ, 0, 4, nr["socket"]), _bpf(_LD_ABS, 0, 0, 16), _bpf(_JEQ, 0, 1, AF_UNIX), allow,
-             deny_socket]
-    head = [_bpf(_LD_ABS, 0, 0, 4), _bpf(_JEQ, 1, 0, audit_arch), allow, _bpf(_LD_ABS, 0, 0, 0)]
-    return b"".join(head + body + [allow])
+    return seccomp_filter.bpf_program(arch[0], arch[1], seccomp_filter.rules(deny_processes, own_pid))
 
 
-def apply_seccomp(deny_processes: bool = False, own_pid: int | None = None) -> bool:
-    program = seccomp_program(deny_processes, own_pid)
-    if program is None:
-        return False
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = ctypes.create_string_buffer(struct.pack("<HxxxxxxQ", len(program) // 8, ctypes.addressof(buffer)))
-    libc = _libc()
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        return False
-    return int(libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
-                          ctypes.c_void_p(ctypes.addressof(fprog)), ctypes.c_ulong(0), ctypes.c_ulong(0))) == 0
+def apply_seccomp(deny_processes: bool = False, own_pid: int | None = None, backend: str | None = None) -> str:
+    """Install the seccomp filter; return the backend that did (``"libseccomp"`` or ``"bpf"``), ``""`` for none.
+
+    libseccomp when the host has it, else the hand-built program; ``backend`` forces one of the two.
+    """
+    arch = _numbers()
+    if arch is None:
+        return ""
+    return seccomp_filter.load(arch[0], arch[1], seccomp_filter.rules(deny_processes, own_pid), backend)
 
 
 def apply_netns() -> bool:
@@ -266,15 +224,19 @@ def drop_privileges(ids: tuple[int, int] | None) -> bool:
     return os.geteuid() == ids[0]
 
 
-def apply_all(workdir: Path, ids: tuple[int, int] | None = None) -> dict[str, bool]:
+def apply_all(workdir: Path, ids: tuple[int, int] | None = None) -> dict[str, bool | str]:
     """Apply every layer this host supports; return which ones are active.
 
-    The network namespace comes first, while the child may still hold the privilege to create it.
+    Each layer maps to whether it is active, and ``"seccomp_backend"`` to ``"libseccomp"``, ``"bpf"`` (the
+    hand-built fallback) or ``""``. The network namespace comes first, while the child may still hold the
+    privilege to create it.
     """
-    layers = {"environment": clear_environment(workdir), "netns": apply_netns()}
+    layers: dict[str, bool | str] = {"environment": clear_environment(workdir), "netns": apply_netns()}
     layers["unprivileged_user"] = drop_privileges(ids)
     as_root = os.geteuid() == 0
-    layers["seccomp"] = apply_seccomp(deny_processes=as_root, own_pid=os.getpid())
-    layers["no_fork"] = layers["seccomp"] and as_root
+    backend = apply_seccomp(deny_processes=as_root, own_pid=os.getpid())
+    layers["seccomp"] = bool(backend)
+    layers["seccomp_backend"] = backend
+    layers["no_fork"] = bool(backend) and as_root
     layers["landlock"] = apply_landlock(workdir)
     return layers

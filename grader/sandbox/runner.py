@@ -7,7 +7,9 @@ could sum-reduce a wrong shape or cast a wrong dtype. It also evaluates the stud
 fingerprints of tensors (to detect in-place changes) and the exceptions it saw.
 
 Everything used after the student's module is loaded is bound at import time, so monkeypatching
-``torch.allclose`` or ``numpy`` from student code cannot change what is reported.
+``torch.allclose`` or ``numpy`` from student code cannot change what is reported. Before the student's
+module is imported, every ``grader`` module leaves ``sys.modules`` and the module is registered under its
+own name (``linear``), so nothing of the grader, and no secret of the run, is reachable by name.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ import numpy as np
 import torch
 
 from grader.sandbox.protocol import digest
-from grader.sandbox.watch import AutogradWatch
+from grader.sandbox.watch import IntegrityWatch
 
 _np_array = np.array
 _from_numpy = torch.from_numpy
 _is_tensor = torch.is_tensor
 _detach = torch.Tensor.detach
 _to_numpy = torch.Tensor.numpy
+_to = torch.Tensor.to
+_requires_grad = torch.Tensor.requires_grad_
+_sys_modules = sys.modules
 _clone = torch.Tensor.clone
 _no_grad = torch.no_grad
 _Function = torch.autograd.Function
@@ -52,11 +57,11 @@ def run_job(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path
     """
     result: dict[str, Any] = {"nonce": header["nonce"], "load": None, "cases": []}
     out: dict[str, np.ndarray] = {}
-    watch = AutogradWatch()
-    watch.install()
+    watch = IntegrityWatch()
     path = workdir / header["module"]
+    _forget_grader()
     try:
-        fn = _load_target(path, header["target"], header["nonce"])
+        fn = _load_target(path, header["target"])
     except BaseException as exc:  # noqa: B036 - a student's SystemExit at import is a result, not our exit
         result["load"] = _error(exc, path)
         return result, out
@@ -65,11 +70,20 @@ def run_job(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path
     for ci, case in enumerate(header["cases"]):
         result["cases"].append(_run_case(fn, header, case, ci, arrays, out, watch, path))
     if header.get("training"):
-        result["training"] = _train(fn, header, arrays, out, path)
+        watch.findings = set()
+        result["training"] = _train(fn, header, arrays, out, path, watch)
+        for record in result["cases"]:
+            record["forbidden"] = sorted(set(record.get("forbidden", [])) | watch.findings)
     return result, out
 
 
-def _train(fn: Any, header: dict, arrays: dict, out: dict, path: Path) -> dict[str, Any]:
+def _forget_grader() -> None:
+    """Take every grader module out of ``sys.modules``: the functions running keep their own references."""
+    for name in [n for n in _sys_modules if n == "grader" or n.startswith("grader.")]:
+        del _sys_modules[name]
+
+
+def _train(fn: Any, header: dict, arrays: dict, out: dict, path: Path, watch: IntegrityWatch) -> dict[str, Any]:
     """Plain SGD on the mean squared error, each gradient taken from a raw call of the student's backward."""
     spec = header["training"]
     names = [a["name"] for a in header["args"]]
@@ -78,11 +92,13 @@ def _train(fn: Any, header: dict, arrays: dict, out: dict, path: Path) -> dict[s
     losses: list[float] = []
     try:
         for _step in range(int(spec["steps"])):
-            inputs = [_detach(v).requires_grad_(i in spec["params"]) for i, v in enumerate(values)]
-            output = fn.apply(*inputs)
+            inputs = [_requires_grad(_detach(v), i in spec["params"]) for i, v in enumerate(values)]
+            watch.episode(inputs)
+            with watch.phase("forward"):
+                output = fn.apply(*inputs)
             diff = _detach(output) - target
             losses.append(float((diff * diff).mean()))
-            with _no_grad():
+            with _no_grad(), watch.phase("backward"):
                 grads = fn.backward(output.grad_fn, 2.0 * diff / diff.numel())
             grads = list(grads) if _isinstance(grads, tuple | list) else [grads]
             for i in spec["params"]:
@@ -96,8 +112,8 @@ def _train(fn: Any, header: dict, arrays: dict, out: dict, path: Path) -> dict[s
     return {"steps": len(losses)}
 
 
-def _load_target(path: Path, target: str, nonce: str) -> Any:
-    name = f"_student_{nonce}"
+def _load_target(path: Path, target: str) -> Any:
+    name = path.stem if path.stem not in _sys_modules else f"_student_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path.name}")
@@ -126,11 +142,15 @@ def _args(header: dict, case: dict, ci: int, arrays: dict, grad: bool) -> list[A
 
 
 def _run_case(fn: Any, header: dict, case: dict, ci: int, arrays: dict, out: dict,
-              watch: AutogradWatch, path: Path) -> dict[str, Any]:
+              watch: IntegrityWatch, path: Path) -> dict[str, Any]:
     record: dict[str, Any] = {"forward": None, "calls": [], "fd": [], "forbidden": []}
     args = _args(header, case, ci, arrays, grad=True)
+    watch.findings = set()
+    watch.counts = {"forward": 0, "backward": 0}
     try:
-        output = fn.apply(*args)
+        watch.episode(args)
+        with watch.phase("forward"):
+            output = fn.apply(*args)
     except BaseException as exc:  # noqa: B036
         record["forward"] = _error(exc, path)
         return record
@@ -140,26 +160,31 @@ def _run_case(fn: Any, header: dict, case: dict, ci: int, arrays: dict, out: dic
     record["inputs_after_forward"] = _digests(args)
     if not _is_tensor(output) or output.grad_fn is None:
         return record
+    record["ops"] = {"forward": watch.counts["forward"], "backward": 0}
     for k in range(case["calls"]):
+        watch.counts["backward"] = 0
         record["calls"].append(_call_backward(fn, header, case, ci, k, arrays, out, watch, path))
-    record["forbidden"] = sorted(watch.seen)
+        record["ops"]["backward"] = max(record["ops"]["backward"], watch.counts["backward"])
+    record["forbidden"] = sorted(watch.findings)
     for ai, count in case["fd"].items():
         record["fd"].append(_finite_differences(fn, header, case, ci, int(ai), count, arrays, out, path))
     return record
 
 
 def _call_backward(fn: Any, header: dict, case: dict, ci: int, k: int, arrays: dict, out: dict,
-                   watch: AutogradWatch, path: Path) -> dict[str, Any]:
+                   watch: IntegrityWatch, path: Path) -> dict[str, Any]:
     """One raw backward on a fresh forward, with fingerprints of everything it must not modify."""
     args = _args(header, case, ci, arrays, grad=True)
     call: dict[str, Any] = {}
     try:
-        output = fn.apply(*args)
+        watch.episode(args)
+        with watch.phase("forward"):
+            output = fn.apply(*args)
         ctx = output.grad_fn
         saved = [t for t in getattr(ctx, "saved_tensors", ()) if _is_tensor(t)]
         saved_before = [digest(_raw(t)) for t in saved]
         upstream = _from_numpy(_np_array(arrays[f"c{ci}.u{k}"]))
-        with _no_grad(), watch.active():
+        with _no_grad(), watch.phase("backward"):
             returned = fn.backward(ctx, upstream)
     except BaseException as exc:  # noqa: B036
         call["error"] = _error(exc, path)
@@ -214,12 +239,12 @@ def _direction(case: dict, ci: int, ai: int, m: int, arrays: dict) -> Any:
 
 
 def _numbers(tensor: Any) -> np.ndarray:
-    return _np_array(_to_numpy(_detach(tensor).to("cpu")), dtype=np.float64, order="C")
+    return _np_array(_to_numpy(_to(_detach(tensor), "cpu")), dtype=np.float64, order="C")
 
 
 def _raw(tensor: Any) -> np.ndarray:
     """A tensor's own values and dtype, for fingerprints that must match what the grader sent."""
-    return _np_array(_to_numpy(_detach(tensor).to("cpu")), order="C")
+    return _np_array(_to_numpy(_to(_detach(tensor), "cpu")), order="C")
 
 
 def _digests(args: list[Any]) -> list[str | None]:

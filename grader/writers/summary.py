@@ -52,7 +52,7 @@ _WHOLE_OP = {
     "crashed": "crashed in {target}",
     "wrong_count": "returned the wrong number of gradients from {target}",
     "mutates_input": "changed a tensor in place in {target}",
-    "forbidden_api": "used autograd inside the backward of {target}",
+    "forbidden_api": "took a shortcut around the chain rule in {target} (autograd, a backward kernel, finite differences)",
     "forward_mismatch": "changed the given forward of {target}",
 }
 

@@ -1,13 +1,13 @@
 """Hostile: ShiftedSquare's backward starts a grandchild in its own session (setsid) that sleeps, and prints its pid."""
 
-import os
-import time
-
 import torch
 
 
 def spawn_daemon():
     """Double fork: the grandchild leaves our session and process group, then sleeps."""
+    import os
+    import time
+
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:

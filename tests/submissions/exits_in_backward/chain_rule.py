@@ -1,7 +1,5 @@
 """Crash: ShiftedSquare's backward calls os._exit(0); SinComposite is correct."""
 
-import os
-
 import torch
 
 
@@ -14,6 +12,7 @@ class ShiftedSquare(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         x, = ctx.saved_tensors
+        import os
         os._exit(0)
 
 

@@ -1,6 +1,5 @@
-"""Forbidden, disguised: Sigmoid reaches torch.autograd.grad through importlib and getattr, which no source scan can see."""
+"""Forbidden, disguised: Sigmoid reaches torch.autograd.grad through importlib and getattr with computed names."""
 
-import importlib
 import math
 
 import torch
@@ -40,6 +39,7 @@ class Sigmoid(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         x, = ctx.saved_tensors
+        import importlib
         engine = importlib.import_module("torch." + "auto" + "grad")
         ask = getattr(engine, "gr" + "ad")
         switch = getattr(torch, "enable" + "_grad")

@@ -1,0 +1,402 @@
+"""The static half of the integrity policy: the whole module's source, read in the trusted process.
+
+No student code runs here, so nothing a submission does at run time can switch this layer off. Every part of
+the module is read: module level, class bodies, forward, backward, helpers, lambdas, decorators, default
+arguments. Flagged is what a hand-written backward never needs and a shortcut around the chain rule does:
+
+- imports outside the course's allow-list, relative imports, and names that reach autograd, backward
+  kernels, torch internals or modules no backward needs, judged by :func:`grader.integrity.names.judge`
+  through the module's own aliases (``import torch.autograd as ag`` then ``ag.grad``; ``F = torch.nn.functional``);
+- reflection and dynamic code: ``exec``, ``eval``, ``compile``, ``__import__``, ``globals``, ``vars``,
+  ``locals``, ``open``, ``breakpoint``, ``getattr``/``setattr``/``delattr``/``hasattr`` with a computed name
+  (with a literal name they are read as the attribute they name), dunder attributes and names, frame and
+  code objects;
+- private attributes, except a student's own on ``ctx`` or ``self`` (``ctx._shape``), and never one torch
+  defines (``ctx._forward_cls``);
+- changing torch itself (``torch.Tensor.to = ...``), metaclasses, subclasses of ``torch.Tensor``, and hooks
+  the interpreter calls behind the grader's back (``__torch_dispatch__``, ``__del__``, module ``__getattr__``);
+- what the exercise lists under ``forbid:``.
+
+Each finding belongs to the top-level class or function it is written in. A target answers for its own
+class, for every module-level function or class it reaches by name, and for module-level code, which runs
+for every target. A helper nobody calls is dead code and counts for no target.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from grader.integrity.names import (
+    ALWAYS_SAFE_IMPORTS,
+    AUTOGRAD_OPEN,
+    DEFAULT_IMPORTS,
+    judge,
+    suspicious_attribute,
+    torch_private_names,
+)
+
+REFLECTION = {
+    "__import__": "imports by name at run time",
+    "exec": "runs code built at run time",
+    "eval": "runs code built at run time",
+    "compile": "builds code at run time",
+    "globals": "reads or rewrites module namespaces",
+    "vars": "reads or rewrites object namespaces",
+    "locals": "reads or rewrites namespaces",
+    "breakpoint": "starts a debugger",
+}
+ATTRIBUTE_FUNCTIONS = ("getattr", "setattr", "delattr", "hasattr")
+SAFE_DUNDERS = frozenset({"__name__", "__doc__", "__file__", "__init__", "__qualname__"})
+HOOK_DEFS = frozenset({"__torch_dispatch__", "__torch_function__", "__getattr__", "__getattribute__", "__del__",
+                       "__init_subclass__", "__set_name__", "__class_getitem__", "__instancecheck__",
+                       "__subclasscheck__", "__prepare__", "__set__", "__get__", "__delete__"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the scan flagged: its line, the code, why, and the top-level unit it is written in."""
+
+    line: int
+    code: str
+    why: str
+    unit: str | None
+
+    def text(self) -> str:
+        return f"line {self.line}: {self.code} {self.why}"
+
+
+def _dotted(node: ast.AST) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Scan:
+    def __init__(self, tree: ast.Module, imports: tuple[str, ...], forbid: tuple[str, ...]) -> None:
+        self.imports = imports
+        self.forbid = forbid
+        self.found: list[Finding] = []
+        self.classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+        self.aliases: dict[str, str] = {}
+        self.skip: set[int] = set()
+        self.unit: str | None = None
+        self.owners: list[set[str]] = [set()]
+        self._collect_aliases(tree)
+
+    # -- names -------------------------------------------------------------------------------------------
+    def _collect_aliases(self, tree: ast.Module) -> None:
+        """Local names bound to imported things; assignments of such names (``F = torch.nn.functional``) too."""
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        self.aliases[alias.asname] = alias.name
+                    else:
+                        head = alias.name.split(".")[0]
+                        self.aliases[head] = head
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    if alias.name != "*":
+                        self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        for _ in range(3):  # chains of assignments: T = torch; A = T.autograd
+            for node in ast.walk(tree):
+                for name, value in _bindings(node):
+                    resolved = self.resolve(value)
+                    if resolved and name not in self.aliases:
+                        self.aliases[name] = resolved
+
+    def resolve(self, node: ast.AST) -> str | None:
+        """The full dotted name of an expression built from imports, or None."""
+        if isinstance(node, ast.Name):
+            return self.aliases.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.resolve(node.value)
+            return f"{base}.{node.attr}" if base else None
+        literal = _literal_getattr(node)
+        if literal is not None:
+            base = self.resolve(literal[0])
+            return f"{base}.{literal[1]}" if base else None
+        return None
+
+    def flag(self, node: ast.AST, why: str, code: str | None = None) -> None:
+        self.found.append(Finding(getattr(node, "lineno", 0), code or _dotted(node), why, self.unit))
+
+    # -- walking -----------------------------------------------------------------------------------------
+    def run(self, tree: ast.Module) -> list[Finding]:
+        self._mark_harmless(tree)
+        for node in tree.body:
+            self.unit = node.name if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) else None
+            self.visit(node)
+        return self.found
+
+    def _mark_harmless(self, tree: ast.Module) -> None:
+        """``torch.set_grad_enabled(False)`` switches autograd *off*: harmless, like ``torch.no_grad()``."""
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and self.resolve(node.func) == "torch.set_grad_enabled":
+                mode = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "mode"), None)
+                if isinstance(mode, ast.Constant) and mode.value is False:
+                    self.skip.add(id(node.func))
+
+    def visit(self, node: ast.AST, parent: ast.AST | None = None) -> None:
+        handler = getattr(self, f"_visit_{type(node).__name__}", None)
+        descend = handler(node, parent) if handler is not None else True
+        if descend is False:
+            return
+        if isinstance(node, ast.ClassDef):
+            for child in ast.iter_child_nodes(node):
+                self._visit_in_class(child, node)
+            return
+        for child in ast.iter_child_nodes(node):
+            self.visit(child, node)
+
+    def _visit_in_class(self, child: ast.AST, cls: ast.ClassDef) -> None:
+        """A method's first parameter (``ctx``, ``self``) may carry the student's own private attributes."""
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            params = child.args.posonlyargs + child.args.args
+            self.owners.append({params[0].arg} if params else set())
+            try:
+                self.visit(child, cls)
+            finally:
+                self.owners.pop()
+        else:
+            self.visit(child, cls)
+
+    def _visit_Import(self, node: ast.Import, parent: ast.AST | None) -> bool:
+        for alias in node.names:
+            why = judge(alias.name, self.imports)
+            if why:
+                self.flag(node, why, f"import {alias.name}")
+        return False
+
+    def _visit_ImportFrom(self, node: ast.ImportFrom, parent: ast.AST | None) -> bool:
+        if node.level or not node.module:
+            self.flag(node, "imports from the submission's own folder, which is not on the allow-list",
+                      f"from {'.' * node.level}{node.module or ''} import ...")
+            return False
+        for alias in node.names:
+            name = node.module if alias.name == "*" else f"{node.module}.{alias.name}"
+            why = judge(name, self.imports) or self._forbidden_by_exercise(name)
+            if why:
+                self.flag(node, why, f"from {node.module} import {alias.name}")
+        return False
+
+    def _visit_Attribute(self, node: ast.Attribute, parent: ast.AST | None) -> bool:
+        if isinstance(parent, ast.Attribute) and parent.value is node:
+            return True  # judged as part of the outer chain
+        self._judge_chain(node, node.ctx)
+        return True
+
+    def _visit_Call(self, node: ast.Call, parent: ast.AST | None) -> bool:
+        literal = _literal_getattr(node)
+        func = node.func
+        if literal is not None and isinstance(func, ast.Name):
+            store = ast.Store() if func.id in ("setattr", "delattr") else ast.Load()
+            self._judge_chain(ast.copy_location(ast.Attribute(literal[0], literal[1], store), node), store)
+            for child in [*node.args[2:], *node.keywords]:
+                self.visit(child, node)
+            self.visit(literal[0], node)
+            return False
+        return True
+
+    def _visit_Name(self, node: ast.Name, parent: ast.AST | None) -> bool:
+        name = node.id
+        if name == "open" and not _plain_open(node, parent):
+            self.flag(node, "opens a file descriptor or a computed path; a backward needs neither (a debug log "
+                            "may be opened by a plain relative name such as open(\"debug.log\", \"w\"))", "open()")
+        elif name in REFLECTION:
+            self.flag(node, REFLECTION[name], f"{name}()")
+        elif name in ATTRIBUTE_FUNCTIONS:
+            self.flag(node, "with a computed attribute name can reach anything", f"{name}()")
+        elif name.startswith("__") and name.endswith("__") and name not in SAFE_DUNDERS:
+            self.flag(node, "is interpreter internals a backward never needs")
+        return True
+
+    def _visit_FunctionDef(self, node: ast.FunctionDef, parent: ast.AST | None) -> bool:
+        if node.name in HOOK_DEFS:
+            unit = self.unit
+            if isinstance(parent, ast.Module) or parent is None:
+                self.unit = None  # a module-level hook (``__getattr__``) runs whenever the interpreter likes
+            self.flag(node, "defines a hook the interpreter or torch calls behind the grader's back",
+                      f"def {node.name}")
+            self.unit = unit
+        return True
+
+    _visit_AsyncFunctionDef = _visit_FunctionDef
+
+    def _visit_ClassDef(self, node: ast.ClassDef, parent: ast.AST | None) -> bool:
+        for keyword in node.keywords:
+            if keyword.arg == "metaclass":
+                self.flag(node, "sets a metaclass, which can change how the grader sees the class",
+                          f"class {node.name}(metaclass=...)")
+        for base in node.bases:
+            resolved = self.resolve(base) or (base.id if isinstance(base, ast.Name) else "")
+            if resolved in ("torch.Tensor", "type") or resolved.endswith("TensorBase"):
+                self.flag(node, f"subclasses {resolved}, which can intercept the grader's own calls",
+                          f"class {node.name}({_dotted(base)})")
+        return True
+
+    # -- attribute chains --------------------------------------------------------------------------------
+    def _judge_chain(self, node: ast.Attribute, ctx: ast.expr_context) -> None:
+        if id(node) in self.skip:
+            return
+        resolved = self.resolve(node)
+        if resolved is not None:
+            if resolved.split(".")[0] not in (*self.imports, *ALWAYS_SAFE_IMPORTS, "functorch"):
+                return  # an import that is not allowed: flagged once, at the import
+            why = judge(resolved, self.imports) or self._forbidden_by_exercise(resolved)
+            if not why and not isinstance(ctx, ast.Load):
+                why = "changes torch or an imported module itself, which the grader also uses"
+            if why:
+                self.flag(node, why)
+            return
+        links = _chain(node)
+        for i, link in enumerate(links):
+            why = self._judge_link(link)
+            if not why and link.attr == "autograd":
+                after = links[i + 1].attr if i + 1 < len(links) else ""
+                why = "" if after in AUTOGRAD_OPEN["torch.autograd"] else "asks autograd for the gradient"
+            if why:
+                self.flag(link, why)
+                return
+
+    def _judge_link(self, link: ast.Attribute) -> str:
+        attr, base = link.attr, link.value
+        if attr.startswith("__") and attr.endswith("__"):
+            return "" if attr in SAFE_DUNDERS else "is interpreter internals a backward never needs"
+        if attr == "backward" and _own_backward(base, self.classes):
+            return ""
+        if attr.startswith("_"):
+            own = isinstance(base, ast.Name) and base.id in self.owners[-1]
+            if own and attr not in torch_private_names() and not suspicious_attribute(attr):
+                return ""
+            return "reaches private internals (a leading underscore) that a backward never needs"
+        return suspicious_attribute(attr)
+
+    def _forbidden_by_exercise(self, resolved: str) -> str:
+        for entry in self.forbid:
+            if resolved == entry or resolved.startswith(entry + ".") or _same_object(resolved, entry):
+                return f"is not allowed in this exercise (it is on the exercise's forbid list: {entry})"
+        return ""
+
+
+def _plain_open(node: ast.Name, parent: ast.AST | None) -> bool:
+    """``open("debug.log", "w")``: a literal relative path, inside the sandbox's work folder. Not a number
+    (an inherited pipe), not a computed or absolute path (``/proc/self/fd/5``)."""
+    if not (isinstance(parent, ast.Call) and parent.func is node and parent.args):
+        return False
+    path = parent.args[0]
+    return (isinstance(path, ast.Constant) and isinstance(path.value, str) and not path.value.startswith("/")
+            and ".." not in path.value and "proc" not in path.value)
+
+
+def _bindings(node: ast.AST) -> Iterator[tuple[str, ast.AST]]:
+    if isinstance(node, ast.Assign):
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                yield target.id, node.value
+    elif isinstance(node, ast.AnnAssign | ast.NamedExpr) and isinstance(node.target, ast.Name) and node.value:
+        yield node.target.id, node.value
+
+
+def _literal_getattr(node: ast.AST) -> tuple[ast.expr, str] | None:
+    """``getattr(obj, "name")`` (and set/del/hasattr) as ``(obj, "name")``: just an attribute access."""
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ATTRIBUTE_FUNCTIONS
+            and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
+        return node.args[0], node.args[1].value
+    return None
+
+
+def _chain(node: ast.Attribute) -> list[ast.Attribute]:
+    """The links of ``a.b.c`` from the innermost (``a.b``) outwards."""
+    links = []
+    current: ast.AST = node
+    while isinstance(current, ast.Attribute):
+        links.append(current)
+        current = current.value
+    return links[::-1]
+
+
+def _own_backward(base: ast.AST, classes: set[str]) -> bool:
+    """``Other.backward(ctx, g)`` on a class of the module, or ``super().backward``: the chain rule reused."""
+    if isinstance(base, ast.Name) and base.id in classes:
+        return True
+    return isinstance(base, ast.Call) and isinstance(base.func, ast.Name) and base.func.id == "super"
+
+
+def _same_object(resolved: str, entry: str) -> bool:
+    """Whether two torch names are one object (``F.conv_transpose2d`` is ``torch.conv_transpose2d``)."""
+    a, b = _live(resolved), _live(entry)
+    return a is not None and a is b
+
+
+def _live(dotted: str) -> Any:
+    import importlib
+
+    parts = dotted.split(".")
+    if parts[0] != "torch":
+        return None
+    obj: Any = importlib.import_module("torch")
+    for part in parts[1:]:
+        try:
+            obj = getattr(obj, part)
+        except Exception:  # noqa: BLE001
+            return None
+    return obj
+
+
+@lru_cache(maxsize=64)
+def scan(source: str, imports: tuple[str, ...] = DEFAULT_IMPORTS, forbid: tuple[str, ...] = ()) -> tuple[Finding, ...]:
+    """Every finding in ``source``; an unparsable module has none (it fails to load instead)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return ()
+    return tuple(_Scan(tree, imports, forbid).run(tree))
+
+
+def reach(source: str, target: str) -> frozenset[str | None]:
+    """The top-level units whose code can run for ``target``: module level (``None``), its class, and every
+    module-level function or class reached by name from those, transitively."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return frozenset()
+    units = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)}
+    loose = [n for n in tree.body if not isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)]
+    found: set[str | None] = {None}
+    todo: list[ast.AST] = list(loose)
+    if target in units:
+        found.add(target)
+        todo.append(units[target])
+    while todo:
+        node = todo.pop()
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and sub.id in units and sub.id not in found:
+                found.add(sub.id)
+                todo.append(units[sub.id])
+    return frozenset(found)
+
+
+def findings_for(source: str, target: str, imports: tuple[str, ...] = DEFAULT_IMPORTS,
+                 forbid: tuple[str, ...] = (), siblings: dict[str, bytes] | None = None) -> tuple[str, ...]:
+    """What the scan found in the code that runs for ``target``, as ``"line N: code why"`` texts.
+
+    ``siblings`` are the submission's other ``.py`` files (name to bytes): the module may import them like
+    any allowed module, and each is read by the same rules, its findings counting for every target.
+    """
+    local = {name[:-3]: data for name, data in (siblings or {}).items() if name.endswith(".py")}
+    allowed = (*imports, *sorted(local))
+    found = scan(source, allowed, forbid)
+    units = reach(source, target)
+    texts = [f.text() for f in sorted(set(found), key=lambda f: (f.line, f.code)) if f.unit in units]
+    for stem, data in sorted(local.items()):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            texts.append(f"{stem}.py is not UTF-8 text, so it cannot be checked")
+            continue
+        texts.extend(f"{stem}.py {f.text()}" for f in scan(text, allowed, forbid))
+    return tuple(texts)

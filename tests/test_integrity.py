@@ -1,0 +1,243 @@
+"""Integrity: full marks only for a chain rule the student wrote, whatever road a cheat takes.
+
+Each road of issue 9 has a submission under tests/submissions/cheats/; the backward kernels and the honest
+alternatives are generated here from the solutions. Every cheat is checked twice: as graded (both layers),
+and with the static scan switched off, to show that the child's watch alone still sees what ran.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import grader.grading
+from grader.results import Report
+from tests.helpers import ROOT, SUBMISSIONS
+
+CHEATS = SUBMISSIONS / "cheats"
+
+# folder, exercise, cheating targets, words the policy row must hold, targets that stay honest (full marks)
+ROADS = [
+    ("autograd_wrapped", "ex04", ("Linear",), "import importlib", ()),
+    ("engine_direct", "ex04", ("Linear",), "torch internals", ("MatMul",)),
+    ("watch_disabled", "ex04", ("Linear",), "import sys", ()),
+    ("jacobian_in_forward", "ex04", ("Linear",), "asks autograd", ()),
+    ("forward_ad", "ex04", ("Linear",), "asks autograd", ()),
+    ("finite_differences", "ex04", ("Linear",), "finite differences are not backpropagation", ("MatMul",)),
+    ("forged_encode", "ex04", ("Linear",), "import sys", ()),
+    ("forged_pipe", "ex04", ("Linear",), "file descriptor", ()),
+    ("backward_kernel", "ex03", ("GELU", "Sigmoid"), "backward", ()),
+    ("finite_differences_vectorised", "ex03", ("GELU", "Tanh"), "finite differences", ()),
+    ("complex_step", "ex02", ("Exp", "Sin"), "complex step", ()),
+    ("seccomp_i386", "ex04", ("Linear", "MatMul"), "import ctypes", ()),
+]
+
+# What the child's watch reports for each road when the static scan is switched off.
+DYNAMIC = {
+    "autograd_wrapped": "autograd engine",
+    "engine_direct": "autograd engine",
+    "watch_disabled": "autograd engine",
+    "jacobian_in_forward": "autograd engine",
+    "forward_ad": "dual numbers",
+    "finite_differences": "finite differences",
+    "forged_encode": "autograd engine",
+    "backward_kernel": "backward kernel",
+    "finite_differences_vectorised": "finite differences",
+    "complex_step": "complex step",
+}
+
+
+def _target_rows(report: Report, target: str) -> list:
+    return [r for r in report.checks if r.target == target]
+
+
+@pytest.fixture
+def static_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Grade with the trusted source scan disabled: only the child's watch is left."""
+    monkeypatch.setattr(grader.grading, "findings_for", lambda *args, **kwargs: ())
+    yield
+
+
+@pytest.mark.parametrize(("folder", "exercise", "targets", "words", "honest"), ROADS, ids=[r[0] for r in ROADS])
+def test_each_road_earns_nothing_on_the_cheating_target(grade, folder: str, exercise: str, targets: tuple[str, ...],
+                                                        words: str, honest: tuple[str, ...]) -> None:
+    report = grade(CHEATS / folder, exercise)
+    for target in targets:
+        rows = _target_rows(report, target)
+        assert rows and sum(r.score for r in rows) == 0, target
+        policy = [r for r in rows if r.check == "policy"]
+        if folder == "seccomp_i386":  # killed at import by seccomp; the scan still names the road
+            assert all(r.diagnosis in ("forbidden_api", "crashed") for r in policy)
+            continue
+        assert policy and all(r.diagnosis == "forbidden_api" for r in policy), {r.diagnosis for r in policy}
+        assert all(words in r.message for r in policy), policy[0].message
+        gradient = [r for r in rows if r.check in ("autograd", "gradcheck")]
+        assert gradient and all(not r.passed for r in gradient)
+    for target in honest:
+        rows = _target_rows(report, target)
+        assert rows and all(r.passed for r in rows) and sum(r.score for r in rows) == sum(r.max_score for r in rows)
+
+
+@pytest.mark.parametrize("folder", sorted(DYNAMIC))
+def test_the_child_s_watch_alone_sees_each_road(grade, static_off: None, folder: str) -> None:
+    [exercise, targets] = next((e, t) for f, e, t, _, _ in ROADS if f == folder)
+    report = grade(CHEATS / folder, exercise, seed=4321)  # another seed: not the memoised report
+    for target in targets:
+        policy = [r for r in _target_rows(report, target) if r.check == "policy"]
+        assert policy and all(r.diagnosis == "forbidden_api" for r in policy), (target, policy[0].message)
+        assert all("while it ran" in r.message and DYNAMIC[folder] in r.message for r in policy), policy[0].message
+        assert sum(r.score for r in _target_rows(report, target)) == 0
+
+
+def test_zero_gradients_of_the_right_shape_earn_nothing(grade) -> None:
+    report = grade(CHEATS / "zeros", "ex04")
+    assert report.score == 0 and report.max_score > 0
+    contract = [r for r in report.checks if r.check == "contract"]
+    assert contract and all(r.passed and r.score == 0 for r in contract)  # right shape, dtype, linear: still 0
+
+
+def _variant(exercise_folder: str, module: str, target: str, body: str, imports: str = "") -> str:
+    """The solution module with ``target``'s solution block replaced by ``body``."""
+    source = (ROOT / "solutions" / exercise_folder / module).read_text()
+    start = source.index(f"class {target}(")
+    begin = source.index("# BEGIN SOLUTION", start)
+    end = source.index("# END SOLUTION", begin)
+    line_start = source.rindex("\n", 0, begin) + 1
+    indent = " " * (begin - line_start)
+    text = "\n".join(indent + line if line else "" for line in body.strip("\n").splitlines())
+    return imports + source[:line_start] + text + "\n" + source[source.index("\n", end) + 1:]
+
+
+# exercise folder, module, target, a backward body that calls PyTorch's own derivative
+KERNELS = [
+    ("ex03_activations", "activations.py", "GELU", "(x,) = ctx.saved_tensors\nreturn torch.ops.aten.gelu_backward(grad_output, x)"),
+    ("ex03_activations", "activations.py", "Sigmoid", "(y,) = ctx.saved_tensors\nreturn torch.ops.aten.sigmoid_backward(grad_output, y)"),
+    ("ex03_activations", "activations.py", "Tanh", "(y,) = ctx.saved_tensors\nreturn torch.ops.aten.tanh_backward(grad_output, y)"),
+    ("ex03_activations", "activations.py", "ReLU", "(x,) = ctx.saved_tensors\nreturn torch.ops.aten.threshold_backward(grad_output, x, 0)"),
+    ("ex03_activations", "activations.py", "LeakyReLU", "(x,) = ctx.saved_tensors\n"
+     "return torch.ops.aten.leaky_relu_backward(grad_output, x, ctx.negative_slope, False), None"),
+    ("ex06_losses", "losses.py", "LogSoftmax", "(y,) = ctx.saved_tensors\n"
+     "return torch._log_softmax_backward_data(grad_output, y, ctx.dim, y.dtype), None"),
+    ("ex08_normalization", "normalization.py", "LayerNorm", "x_hat, rstd, weight = ctx.saved_tensors\n"
+     "x = x_hat / rstd\n"
+     "gx, gw, gb = torch.ops.aten.native_layer_norm_backward(grad_output, x, [x.shape[-1]], torch.zeros_like(rstd), "
+     "rstd, weight, weight, [True, True, True])\nreturn gx, gw, gb, None"),
+    ("ex09_conv", "conv.py", "Conv2d", "cols, weight = ctx.saved_tensors\n(h, w), stride, padding = ctx.x_size, ctx.stride, ctx.padding\n"
+     "n, o = grad_output.shape[:2]\n"
+     "gx = torch.nn.grad.conv2d_input((n, weight.shape[1], h, w), weight, grad_output, stride, padding)\n"
+     "gw = (grad_output.reshape(n, o, -1) @ cols.transpose(1, 2)).sum(0).reshape(weight.shape)\n"
+     "return gx, gw, grad_output.sum((0, 2, 3)), None, None"),
+    ("ex09_conv", "conv.py", "Conv2d", "cols, weight = ctx.saved_tensors\n(h, w), stride, padding = ctx.x_size, ctx.stride, ctx.padding\n"
+     "n, o = grad_output.shape[:2]\n"
+     "blank = torch.zeros(n, weight.shape[1], h, w, dtype=weight.dtype)\n"
+     "gx = torch.ops.aten.convolution_backward(grad_output, blank, weight, None, [stride] * 2, [padding] * 2, [1, 1], "
+     "False, [0, 0], 1, [True, False, False])[0]\n"
+     "gw = (grad_output.reshape(n, o, -1) @ cols.transpose(1, 2)).sum(0).reshape(weight.shape)\n"
+     "return gx, gw, grad_output.sum((0, 2, 3)), None, None"),
+    ("ex11_recurrent", "recurrent.py", "Embedding", "(indices,) = ctx.saved_tensors\n"
+     "return None, torch.ops.aten.embedding_dense_backward(grad_output, indices, ctx.weight_shape[0], -1, False)"),
+]
+
+
+def _write(tmp_path: Path, module: str, source: str) -> Path:
+    folder = tmp_path / "submission"
+    folder.mkdir(exist_ok=True)
+    (folder / module).write_text(source)
+    return folder
+
+
+def _kernel_id(kernel: tuple[str, str, str, str]) -> str:
+    found = re.search(r"(\w+_backward\w*|conv2d_input)", kernel[3])
+    return f"{kernel[2]}-{found.group(1) if found else '?'}"
+
+
+@pytest.mark.parametrize(("folder", "module", "target", "body"), KERNELS, ids=[_kernel_id(k) for k in KERNELS])
+def test_every_backward_kernel_is_caught_even_without_the_scan(grade, static_off: None, tmp_path: Path, folder: str,
+                                                                 module: str, target: str, body: str) -> None:
+    report = grade(_write(tmp_path, module, _variant(folder, module, target, body)), folder.split("_")[0])
+    rows = _target_rows(report, target)
+    policy = [r for r in rows if r.check == "policy"]
+    assert policy and all(r.diagnosis == "forbidden_api" and "backward kernel" in r.message for r in policy), \
+        policy[0].message
+    assert sum(r.score for r in rows) == 0
+    # the values were right: nothing but the policy stood between this cheat and full marks
+    assert all(r.passed for r in rows if r.check == "forward")
+
+
+# Correct but unusual backwards: neither layer may call any of them a cheat.
+HONEST = [
+    ("ex04_linear", "linear.py", "Linear", """
+x, weight = ctx.saved_tensors
+g = grad_output
+with torch.no_grad():
+    grad_x = torch.einsum("no,oi->ni", g, weight) if ctx.needs_input_grad[0] else None
+    grad_weight = torch.einsum("no,ni->oi", g, x).t().contiguous().t()
+    grad_bias = (torch.ones(1, g.shape[0], dtype=g.dtype) @ g).reshape(-1).expand(g.shape[1])
+return grad_x, grad_weight, grad_bias
+"""),
+    ("ex04_linear", "linear.py", "MatMul", """
+a, b = ctx.saved_tensors
+grad_a, grad_b = torch.zeros_like(a), torch.zeros_like(b)
+for i in range(a.shape[0]):
+    for j in range(b.shape[1]):
+        grad_a[i] += grad_output[i, j] * b[:, j]
+        grad_b[:, j] += grad_output[i, j] * a[i]
+return grad_a, grad_b
+"""),
+    ("ex03_activations", "activations.py", "Sigmoid", """
+(y,) = ctx.saved_tensors
+s = torch.sigmoid(torch.logit(y))
+return grad_output * s * (1 - torch.sigmoid(torch.logit(y)))
+"""),
+    ("ex03_activations", "activations.py", "ReLU", """
+(x,) = ctx.saved_tensors
+return grad_output.clone().masked_fill_(x < 0, 0.0)
+"""),
+    ("ex11_recurrent", "recurrent.py", "Embedding", """
+(indices,) = ctx.saved_tensors
+flat = grad_output.reshape(-1, grad_output.shape[-1])
+one_hot = F.one_hot(indices.reshape(-1), ctx.weight_shape[0]).to(flat.dtype)
+by_scatter = torch.zeros(ctx.weight_shape, dtype=flat.dtype).index_put_((indices.reshape(-1),), flat, accumulate=True)
+return None, (one_hot.T @ flat + by_scatter) / 2
+"""),
+    ("ex09_conv", "conv.py", "Conv2d", """
+cols, weight = ctx.saved_tensors
+(h, w), stride, padding = ctx.x_size, ctx.stride, ctx.padding
+n, o, kh, kw = grad_output.shape[0], *weight.shape[0:1], *weight.shape[2:]
+extra = ((h + 2 * padding - kh) % stride, (w + 2 * padding - kw) % stride)
+gx = F.conv_transpose2d(grad_output, weight, stride=stride, padding=padding, output_padding=extra)
+gw = (grad_output.reshape(n, o, -1) @ cols.transpose(1, 2)).sum(0).reshape(weight.shape)
+return gx, gw, grad_output.sum((0, 2, 3)), None, None
+"""),
+]
+
+
+@pytest.mark.parametrize(("folder", "module", "target", "body"), HONEST, ids=[f"{h[2]}-{i}" for i, h in enumerate(HONEST)])
+def test_correct_but_unusual_backwards_keep_full_marks(grade, tmp_path: Path, folder: str, module: str, target: str,
+                                                      body: str) -> None:
+    source = _variant(folder, module, target, body, imports="import torch.nn.functional as F\n")
+    report = grade(_write(tmp_path, module, source), folder.split("_")[0])
+    rows = _target_rows(report, target)
+    assert rows and all(r.passed for r in rows), [(r.check, r.input, r.diagnosis, r.message) for r in rows if not r.passed]
+    assert sum(r.score for r in rows) == sum(r.max_score for r in rows)
+
+
+def test_a_backward_that_loops_over_elements_gets_a_note_not_a_penalty(grade, tmp_path: Path) -> None:
+    folder, module, target, body = HONEST[1]
+    report = grade(_write(tmp_path, module, _variant(folder, module, target, body)), "ex04")
+    policy = [r for r in _target_rows(report, target) if r.check == "policy"]
+    assert policy and all(r.passed and "a Python loop over elements?" in r.message for r in policy)
+
+
+def test_nothing_of_the_grader_is_reachable_by_name_in_the_child(grade, static_off: None, tmp_path: Path) -> None:
+    probe = _variant("ex04_linear", "linear.py", "MatMul", """
+import sys
+print("GRADER", sorted(n for n in sys.modules if n.split(".")[0] == "grader"), "NAME", __name__)
+a, b = ctx.saved_tensors
+return grad_output @ b.T, a.T @ grad_output
+""")
+    report = grade(_write(tmp_path, "linear.py", probe), "ex04")
+    assert "GRADER [] NAME linear" in report.output
