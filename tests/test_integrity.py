@@ -144,7 +144,7 @@ KERNELS = [
 
 def _write(tmp_path: Path, module: str, source: str) -> Path:
     folder = tmp_path / "submission"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / module).write_text(source)
     return folder
 
@@ -241,3 +241,49 @@ return grad_output @ b.T, a.T @ grad_output
 """)
     report = grade(_write(tmp_path, "linear.py", probe), "ex04")
     assert "GRADER [] NAME linear" in report.output
+
+
+@pytest.fixture(scope="module")
+def strict_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A course that allows numpy and forbids conv_transpose2d in ex09."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("strict")
+    for part in ("exercises", "solutions"):
+        for slug in ("ex04_linear", "ex09_conv"):
+            shutil.copytree(ROOT / part / slug, root / part / slug)
+    (root / "course.yaml").write_text("id: strict\ntitle: Strict\nexercises: [ex04_linear, ex09_conv]\n"
+                                      "policy: {allow_imports: [math, numpy]}\n")
+    spec = root / "exercises" / "ex09_conv" / "exercise.yaml"
+    spec.write_text(spec.read_text() + "forbid: [torch.nn.functional.conv_transpose2d]\n")
+    return root
+
+
+def test_the_course_allow_list_and_the_exercise_forbid_list_reach_the_rows(grade, strict_course: Path,
+                                                                           tmp_path: Path) -> None:
+    from grader.spec import load_course
+
+    course = load_course(strict_course)
+    folder, module, target, body = HONEST[-1]
+    conv = grade(_write(tmp_path / "conv", module, _variant(folder, module, target, body,
+                                                            imports="import torch.nn.functional as F\n")),
+                 "ex09", spec=course)
+    policy = [r for r in _target_rows(conv, "Conv2d") if r.check == "policy"]
+    assert policy and all(r.diagnosis == "forbidden_api" and "forbid list" in r.message for r in policy)
+    assert all(r.passed for r in _target_rows(conv, "MaxPool2d"))
+    numpy_body = "a, b = ctx.saved_tensors\nreturn grad_output @ b.T, torch.from_numpy(np.ascontiguousarray(a.numpy().T)) @ grad_output"
+    honest = _variant("ex04_linear", "linear.py", "MatMul", numpy_body, imports="import numpy as np\n")
+    allowed = grade(_write(tmp_path / "np", "linear.py", honest), "ex04", spec=course)
+    assert allowed.score == allowed.max_score
+    default = grade(_write(tmp_path / "np-default", "linear.py", honest), "ex04")
+    assert default.score == 0  # numpy is off the default allow-list, and a module-level import counts for all
+
+
+def test_a_module_that_is_a_symlink_out_of_the_submission_is_refused_unread(grade) -> None:
+    """tests/submissions/cheats/symlink_escape/linear.py -> /etc/passwd: graded 0, and not a byte of it shown."""
+    secret = Path("/etc/passwd").read_text().splitlines()[0]
+    report = grade(CHEATS / "symlink_escape", "ex04")
+    assert report.score == 0 and report.checks
+    assert all("symbolic link" in r.message for r in report.checks)
+    text = " ".join(r.message for r in report.checks) + report.output
+    assert secret not in text and secret.split(":")[0] + ":" not in text

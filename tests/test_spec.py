@@ -186,3 +186,28 @@ def test_top_level_must_be_a_mapping(course_copy):
     (course_copy / "course.yaml").write_text("- just\n- a list\n")
     with pytest.raises(SpecError, match=r"course.yaml: \(top level\): expected a mapping, got list"):
         load_course(course_copy)
+
+
+def test_the_integrity_policy_keys(course, course_copy):
+    from grader.spec import Policy
+
+    assert course.policy == Policy(allow_imports=("torch", "math"), slowdown=50.0)
+    _edit(course_copy / "course.yaml", lambda d: d.update(policy={"allow_imports": ["numpy"], "slowdown": 10}))
+    _edit(course_copy / "exercises" / "ex09_conv" / "exercise.yaml",
+          lambda d: d.update(forbid=["torch.nn.functional.conv_transpose2d"]))
+    changed = load_course(course_copy)
+    assert changed.policy == Policy(allow_imports=("torch", "numpy"), slowdown=10.0)  # torch is always allowed
+    assert load_exercise(changed, "ex09_conv").forbid == ("torch.nn.functional.conv_transpose2d",)
+
+
+@pytest.mark.parametrize(("file", "change", "key"), [
+    ("course.yaml", lambda d: d.update(policy={"allow_imports": ["num py"]}), "allow_imports[0]"),
+    ("course.yaml", lambda d: d.update(policy={"slowdown": -1}), "slowdown"),
+    ("course.yaml", lambda d: d.update(policy={"allow": ["numpy"]}), "allow"),
+    ("exercises/ex09_conv/exercise.yaml", lambda d: d.update(forbid=["F.conv transpose"]), "forbid[0]"),
+])
+def test_a_broken_policy_names_file_and_key(course_copy, file, change, key):
+    _edit(course_copy / file, change)
+    with pytest.raises(SpecError) as info:
+        load_exercise(load_course(course_copy), "ex09_conv")
+    assert key in str(info.value) and Path(file).name in str(info.value)
