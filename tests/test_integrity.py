@@ -112,12 +112,13 @@ def _variant(exercise_folder: str, module: str, target: str, body: str, imports:
 
 
 # exercise folder, module, target, a backward body that calls PyTorch's own derivative
+ACT = ("ex03_activations", "activations.py")
 KERNELS = [
-    ("ex03_activations", "activations.py", "GELU", "(x,) = ctx.saved_tensors\nreturn torch.ops.aten.gelu_backward(grad_output, x)"),
-    ("ex03_activations", "activations.py", "Sigmoid", "(y,) = ctx.saved_tensors\nreturn torch.ops.aten.sigmoid_backward(grad_output, y)"),
-    ("ex03_activations", "activations.py", "Tanh", "(y,) = ctx.saved_tensors\nreturn torch.ops.aten.tanh_backward(grad_output, y)"),
-    ("ex03_activations", "activations.py", "ReLU", "(x,) = ctx.saved_tensors\nreturn torch.ops.aten.threshold_backward(grad_output, x, 0)"),
-    ("ex03_activations", "activations.py", "LeakyReLU", "(x,) = ctx.saved_tensors\n"
+    (*ACT, "GELU", "(x,) = ctx.saved_tensors\nreturn torch.ops.aten.gelu_backward(grad_output, x)"),
+    (*ACT, "Sigmoid", "(y,) = ctx.saved_tensors\nreturn torch.ops.aten.sigmoid_backward(grad_output, y)"),
+    (*ACT, "Tanh", "(y,) = ctx.saved_tensors\nreturn torch.ops.aten.tanh_backward(grad_output, y)"),
+    (*ACT, "ReLU", "(x,) = ctx.saved_tensors\nreturn torch.ops.aten.threshold_backward(grad_output, x, 0)"),
+    (*ACT, "LeakyReLU", "(x,) = ctx.saved_tensors\n"
      "return torch.ops.aten.leaky_relu_backward(grad_output, x, ctx.negative_slope, False), None"),
     ("ex06_losses", "losses.py", "LogSoftmax", "(y,) = ctx.saved_tensors\n"
      "return torch._log_softmax_backward_data(grad_output, y, ctx.dim, y.dtype), None"),
@@ -125,12 +126,14 @@ KERNELS = [
      "x = x_hat / rstd\n"
      "gx, gw, gb = torch.ops.aten.native_layer_norm_backward(grad_output, x, [x.shape[-1]], torch.zeros_like(rstd), "
      "rstd, weight, weight, [True, True, True])\nreturn gx, gw, gb, None"),
-    ("ex09_conv", "conv.py", "Conv2d", "cols, weight = ctx.saved_tensors\n(h, w), stride, padding = ctx.x_size, ctx.stride, ctx.padding\n"
+    ("ex09_conv", "conv.py", "Conv2d", "cols, weight = ctx.saved_tensors\n"
+     "(h, w), stride, padding = ctx.x_size, ctx.stride, ctx.padding\n"
      "n, o = grad_output.shape[:2]\n"
      "gx = torch.nn.grad.conv2d_input((n, weight.shape[1], h, w), weight, grad_output, stride, padding)\n"
      "gw = (grad_output.reshape(n, o, -1) @ cols.transpose(1, 2)).sum(0).reshape(weight.shape)\n"
      "return gx, gw, grad_output.sum((0, 2, 3)), None, None"),
-    ("ex09_conv", "conv.py", "Conv2d", "cols, weight = ctx.saved_tensors\n(h, w), stride, padding = ctx.x_size, ctx.stride, ctx.padding\n"
+    ("ex09_conv", "conv.py", "Conv2d", "cols, weight = ctx.saved_tensors\n"
+     "(h, w), stride, padding = ctx.x_size, ctx.stride, ctx.padding\n"
      "n, o = grad_output.shape[:2]\n"
      "blank = torch.zeros(n, weight.shape[1], h, w, dtype=weight.dtype)\n"
      "gx = torch.ops.aten.convolution_backward(grad_output, blank, weight, None, [stride] * 2, [padding] * 2, [1, 1], "
@@ -271,7 +274,8 @@ def test_the_course_allow_list_and_the_exercise_forbid_list_reach_the_rows(grade
     policy = [r for r in _target_rows(conv, "Conv2d") if r.check == "policy"]
     assert policy and all(r.diagnosis == "forbidden_api" and "forbid list" in r.message for r in policy)
     assert all(r.passed for r in _target_rows(conv, "MaxPool2d"))
-    numpy_body = "a, b = ctx.saved_tensors\nreturn grad_output @ b.T, torch.from_numpy(np.ascontiguousarray(a.numpy().T)) @ grad_output"
+    numpy_body = ("a, b = ctx.saved_tensors\n"
+                  "return grad_output @ b.T, torch.from_numpy(np.ascontiguousarray(a.numpy().T)) @ grad_output")
     honest = _variant("ex04_linear", "linear.py", "MatMul", numpy_body, imports="import numpy as np\n")
     allowed = grade(_write(tmp_path / "np", "linear.py", honest), "ex04", spec=course)
     assert allowed.score == allowed.max_score
