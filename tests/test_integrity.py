@@ -1,8 +1,9 @@
 """Integrity: full marks only for a chain rule the student wrote, whatever road a cheat takes.
 
-Each road of issue 9 has a submission under tests/submissions/cheats/; the backward kernels and the honest
-alternatives are generated here from the solutions. Every cheat is checked twice: as graded (both layers),
-and with the static scan switched off, to show that the child's watch alone still sees what ran.
+Each road of issue 9 is in tests/submissions/cheats/: most as changes to a solution (``roads.py``, built
+here), the rest as folders. The backward kernels and the honest alternatives are generated the same way.
+Every cheat is checked twice: as graded (both layers), and with the static scan switched off, to show that
+the child's watch alone still sees what ran.
 """
 
 from __future__ import annotations
@@ -16,8 +17,22 @@ import pytest
 import grader.grading
 from grader.results import Report
 from tests.helpers import ROOT, SUBMISSIONS
+from tests.submissions.cheats.roads import Road, build, write_all
 
 CHEATS = SUBMISSIONS / "cheats"
+SOLUTIONS = ROOT / "solutions"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every road of roads.py as a submission folder."""
+    out = tmp_path_factory.mktemp("cheats")
+    write_all(out, SOLUTIONS)
+    return out
+
+
+def _cheat(built: Path, folder: str) -> Path:
+    return CHEATS / folder if (CHEATS / folder).is_dir() else built / folder
 
 # folder, exercise, cheating targets, words the policy row must hold, targets that stay honest (full marks)
 ROADS = [
@@ -62,9 +77,10 @@ def static_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.mark.parametrize(("folder", "exercise", "targets", "words", "honest"), ROADS, ids=[r[0] for r in ROADS])
-def test_each_road_earns_nothing_on_the_cheating_target(grade, folder: str, exercise: str, targets: tuple[str, ...],
-                                                        words: str, honest: tuple[str, ...]) -> None:
-    report = grade(CHEATS / folder, exercise)
+def test_each_road_earns_nothing_on_the_cheating_target(grade, built: Path, folder: str, exercise: str,
+                                                        targets: tuple[str, ...], words: str,
+                                                        honest: tuple[str, ...]) -> None:
+    report = grade(_cheat(built, folder), exercise)
     for target in targets:
         rows = _target_rows(report, target)
         assert rows and sum(r.score for r in rows) == 0, target
@@ -82,9 +98,9 @@ def test_each_road_earns_nothing_on_the_cheating_target(grade, folder: str, exer
 
 
 @pytest.mark.parametrize("folder", sorted(DYNAMIC))
-def test_the_child_s_watch_alone_sees_each_road(grade, static_off: None, folder: str) -> None:
+def test_the_child_s_watch_alone_sees_each_road(grade, static_off: None, built: Path, folder: str) -> None:
     [exercise, targets] = next((e, t) for f, e, t, _, _ in ROADS if f == folder)
-    report = grade(CHEATS / folder, exercise, seed=4321)  # another seed: not the memoised report
+    report = grade(_cheat(built, folder), exercise, seed=4321)  # another seed: not the memoised report
     for target in targets:
         policy = [r for r in _target_rows(report, target) if r.check == "policy"]
         assert policy and all(r.diagnosis == "forbidden_api" for r in policy), (target, policy[0].message)
@@ -92,8 +108,8 @@ def test_the_child_s_watch_alone_sees_each_road(grade, static_off: None, folder:
         assert sum(r.score for r in _target_rows(report, target)) == 0
 
 
-def test_zero_gradients_of_the_right_shape_earn_nothing(grade) -> None:
-    report = grade(CHEATS / "zeros", "ex04")
+def test_zero_gradients_of_the_right_shape_earn_nothing(grade, built: Path) -> None:
+    report = grade(built / "zeros", "ex04")
     assert report.score == 0 and report.max_score > 0
     contract = [r for r in report.checks if r.check == "contract"]
     assert contract and all(r.passed and r.score == 0 for r in contract)  # right shape, dtype, linear: still 0
@@ -101,14 +117,7 @@ def test_zero_gradients_of_the_right_shape_earn_nothing(grade) -> None:
 
 def _variant(exercise_folder: str, module: str, target: str, body: str, imports: str = "") -> str:
     """The solution module with ``target``'s solution block replaced by ``body``."""
-    source = (ROOT / "solutions" / exercise_folder / module).read_text()
-    start = source.index(f"class {target}(")
-    begin = source.index("# BEGIN SOLUTION", start)
-    end = source.index("# END SOLUTION", begin)
-    line_start = source.rindex("\n", 0, begin) + 1
-    indent = " " * (begin - line_start)
-    text = "\n".join(indent + line if line else "" for line in body.strip("\n").splitlines())
-    return imports + source[:line_start] + text + "\n" + source[source.index("\n", end) + 1:]
+    return build(Road("variant", exercise_folder, module, {target: body}, prefix=imports), SOLUTIONS)
 
 
 # exercise folder, module, target, a backward body that calls PyTorch's own derivative
