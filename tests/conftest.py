@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, SUBMISSIONS
 
+import grader.sandbox.client
 from grader.grading import grade_exercise
 from grader.results import Report
 from grader.sandbox.client import SandboxServer
@@ -75,3 +76,25 @@ def grade(course: CourseSpec, server: SandboxServer) -> Grade:
         return memo[key]
 
     return run
+
+
+class SharedServer:
+    """Stands in for a new SandboxServer: hands out the session's server and never closes it."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        self._server = server
+
+    def start(self) -> SharedServer:
+        return self
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._server, name)
+
+
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch, server: SandboxServer) -> None:
+    """CLI runs in this test use the session's sandbox server instead of starting their own."""
+    monkeypatch.setattr(grader.sandbox.client, "SandboxServer", lambda: SharedServer(server))

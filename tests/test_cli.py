@@ -20,27 +20,6 @@ import grader.sandbox.client
 from grader.cli import cli, main
 
 
-class SharedServer:
-    """Stands in for a new SandboxServer: hands out the session's server and never closes it."""
-
-    def __init__(self, server: grader.sandbox.client.SandboxServer) -> None:
-        self._server = server
-
-    def start(self) -> SharedServer:
-        return self
-
-    def close(self) -> None:
-        pass
-
-    def __getattr__(self, name: str):
-        return getattr(self._server, name)
-
-
-@pytest.fixture
-def shared(monkeypatch, server):
-    monkeypatch.setattr(grader.sandbox.client, "SandboxServer", lambda: SharedServer(server))
-
-
 def grade(*args: str | Path):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 

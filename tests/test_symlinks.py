@@ -24,7 +24,6 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-import grader.sandbox.client
 from grader.batch.layouts import discover
 from grader.batch.unpack import unpack
 from grader.cli import main
@@ -36,27 +35,6 @@ FULL = 9.0
 MARKER = f"MARKER-{uuid.uuid4().hex}"
 SECRET = f"{MARKER} root:$6$not-a-real-hash:19000:0:99999:7:::\n"  # a syntax error whose line used to be quoted
 LINK = "symbolic link"
-
-
-class SharedServer:
-    """Stands in for a new SandboxServer: hands out the session's server and never closes it."""
-
-    def __init__(self, server: grader.sandbox.client.SandboxServer) -> None:
-        self._server = server
-
-    def start(self) -> SharedServer:
-        return self
-
-    def close(self) -> None:
-        pass
-
-    def __getattr__(self, name: str):
-        return getattr(self._server, name)
-
-
-@pytest.fixture
-def shared(monkeypatch: pytest.MonkeyPatch, server: grader.sandbox.client.SandboxServer) -> None:
-    monkeypatch.setattr(grader.sandbox.client, "SandboxServer", lambda: SharedServer(server))
 
 
 @pytest.fixture(autouse=True)
