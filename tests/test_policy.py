@@ -86,6 +86,11 @@ ROADS = [
     ("import numpy as np\nreturn np.ones(1)", "import torch", "allowed imports (torch, math)"),
     ("from . import helpers", "import torch", "own folder"),
     ("return torch.load('x.pt')", "import torch", "unpickles"),
+    ("h = 1e-5\nreturn grad_output * (f(x + h) - f(x - h)) / (2 * h)", "import torch", "finite differences"),
+    ("return grad_output * (torch.exp(x + 1e-6) - torch.exp(x)) / 1e-6", "import torch", "finite differences"),
+    ("return grad_output * torch.exp(x + 1j * 1e-20).imag / 1e-20", "import torch", "complex step"),
+    ("return torch.sin(complex(0, 1e-20) + x)", "import torch", "complex step"),
+    ("return torch.view_as_complex(y)", "import torch", "complex step"),
 ]
 
 
@@ -127,6 +132,10 @@ def test_each_road_is_flagged_with_its_line_and_reason(backward: str, imports: s
     "return grad_output.new_zeros(3).T.contiguous().mT",
     "return grad_output.clone().masked_fill_(x < 0, 0.0)",
     "return torch.linalg.solve(x, grad_output)",
+    "return grad_output * (torch.sigmoid(x) - torch.sigmoid(x) ** 2)",
+    "return grad_output * (F.softplus(x) - F.softplus(-x))",
+    "m = x.amax()\nreturn torch.exp(x - m) - torch.exp(y - m)",
+    "return grad_output * (x + 2) - (x - 2) * grad_output",
 ])
 def test_ordinary_tensor_code_is_not_flagged(backward: str) -> None:
     imports = ("from __future__ import annotations\nimport math\nfrom typing import Any\nimport torch\n"

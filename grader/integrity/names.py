@@ -48,6 +48,9 @@ DENIED = {
     "torch.enable_grad": "switches autograd back on inside the Function",
     "torch.set_grad_enabled": "can switch autograd back on inside the Function",
     "torch.gradient": "estimates derivatives numerically (finite differences), which is not backpropagation",
+    "torch.complex": "builds complex numbers: the complex step Im f(x + ih) / h is numerical differentiation",
+    "torch.view_as_complex": "builds complex numbers: the complex step Im f(x + ih) / h is numerical differentiation",
+    "torch.polar": "builds complex numbers: the complex step Im f(x + ih) / h is numerical differentiation",
     "torch.load": "unpickles arbitrary objects",
     "torch.save": "writes files",
     "torch.from_file": "reads raw files",
@@ -187,6 +190,8 @@ def _suspicious_names() -> dict[str, str]:
     for attr in ("from_file", "tofile", "dump", "dumps"):
         names[attr] = "reads or writes raw files"
     names["gradient"] = DENIED["torch.gradient"]
+    for attr in ("imag", "view_as_complex", "polar"):
+        names[attr] = "uses complex numbers: the complex step Im f(x + ih) / h is numerical differentiation"
     names["enable_grad"] = DENIED["torch.enable_grad"]
     return names
 

@@ -15,6 +15,9 @@ arguments. Flagged is what a hand-written backward never needs and a shortcut ar
   defines (``ctx._forward_cls``);
 - changing torch itself (``torch.Tensor.to = ...``), metaclasses, subclasses of ``torch.Tensor``, and hooks
   the interpreter calls behind the grader's back (``__torch_dispatch__``, ``__del__``, module ``__getattr__``);
+- numerical differentiation written out: a difference of one function at two nudged arguments
+  (``f(x + h) - f(x - h)``, ``f(x + h) - f(x)``, with ``h`` a name or a small number), and complex numbers
+  (``1j``, ``complex``, ``torch.complex``, ``.imag``: the complex step ``Im f(x + ih) / h``);
 - what the exercise lists under ``forbid:``.
 
 Each finding belongs to the top-level class or function it is written in. A target answers for its own
@@ -40,6 +43,7 @@ from grader.integrity.names import (
 )
 
 REFLECTION = {
+    "complex": "builds complex numbers: the complex step Im f(x + ih) / h is numerical differentiation",
     "__import__": "imports by name at run time",
     "exec": "runs code built at run time",
     "eval": "runs code built at run time",
@@ -201,6 +205,18 @@ class _Scan:
             return False
         return True
 
+    def _visit_BinOp(self, node: ast.BinOp, parent: ast.AST | None) -> bool:
+        if isinstance(node.op, ast.Sub) and _difference_quotient(node.left, node.right):
+            self.flag(node, "is a difference of one function at nudged inputs: finite differences are not "
+                            "backpropagation")
+        return True
+
+    def _visit_Constant(self, node: ast.Constant, parent: ast.AST | None) -> bool:
+        if isinstance(node.value, complex):
+            self.flag(node, "is a complex number: the complex step Im f(x + ih) / h is numerical "
+                            "differentiation, not backpropagation")
+        return True
+
     def _visit_Name(self, node: ast.Name, parent: ast.AST | None) -> bool:
         name = node.id
         if name == "open" and not _plain_open(node, parent):
@@ -290,6 +306,30 @@ def _plain_open(node: ast.Name, parent: ast.AST | None) -> bool:
     path = parent.args[0]
     return (isinstance(path, ast.Constant) and isinstance(path.value, str) and not path.value.startswith("/")
             and ".." not in path.value and "proc" not in path.value)
+
+
+def _difference_quotient(left: ast.AST, right: ast.AST) -> bool:
+    """``f(x + h) - f(x - h)`` or ``f(x + h) - f(x)``: one callee, arguments equal but one, nudged by ``h``."""
+    if not (isinstance(left, ast.Call) and isinstance(right, ast.Call)):
+        return False
+    if ast.dump(left.func) != ast.dump(right.func) or len(left.args) != len(right.args) or not left.args:
+        return False
+    differing = [(a, b) for a, b in zip(left.args, right.args, strict=True) if ast.dump(a) != ast.dump(b)]
+    if len(differing) != 1:
+        return False
+    a, b = (_split_nudge(arg) for arg in differing[0])
+    return a[1] is not None and a[0] == b[0] and (b[1] is None or b[1] == a[1])
+
+
+def _split_nudge(node: ast.AST) -> tuple[str, str | None]:
+    """``x + h`` as ``(dump(x), dump(h))`` when ``h`` is a name or a small number; else ``(dump(node), None)``."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
+        step = node.right
+        small = isinstance(step, ast.Constant) and isinstance(step.value, int | float) and 0 < abs(step.value) < 1e-2
+        named = isinstance(step, ast.Name) or (isinstance(step, ast.BinOp) and isinstance(step.left, ast.Name | ast.Constant))
+        if small or named:
+            return ast.dump(node.left), ast.dump(step)
+    return ast.dump(node), None
 
 
 def _bindings(node: ast.AST) -> Iterator[tuple[str, ast.AST]]:
