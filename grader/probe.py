@@ -182,6 +182,15 @@ def failure_from_error(error: Any, during: str) -> Failure:
 
 
 def _case(run: ChildRun, ci: int, record: Any, target: TargetSpec, case: Case) -> Observation:
+    """One case of the child's report. The child runs student code, so a report of the wrong shape is the
+    student's crash, never the grader's."""
+    try:
+        return _read_case(run, ci, record, target, case)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        return Observation(failure=Failure("crashed", "the sandboxed process sent back a report that cannot be read"))
+
+
+def _read_case(run: ChildRun, ci: int, record: Any, target: TargetSpec, case: Case) -> Observation:
     if not isinstance(record, dict) or not isinstance(record.get("forward"), dict):
         return Observation(failure=Failure("crashed", "the grading process returned a malformed case"))
     forward = record["forward"]
@@ -220,7 +229,8 @@ def _call(run: ChildRun, ci: int, k: int, call: Any, sent: list[str | None], cas
         return Call(failure=Failure("crashed", "malformed backward report"))
     if call.get("error"):
         return Call(failure=failure_from_error(call["error"], "running backward"))
-    entries = tuple(e if isinstance(e, dict) else {"type": "other"} for e in call.get("entries", []))
+    raw = call.get("entries", [])
+    entries = tuple(_entry(e) for e in (raw if isinstance(raw, list) else []))
     grads = {}
     for j, entry in enumerate(entries):
         if entry.get("type") == "tensor":
@@ -231,6 +241,24 @@ def _call(run: ChildRun, ci: int, k: int, call: Any, sent: list[str | None], cas
     return Call(is_tuple=bool(call.get("tuple")), entries=entries, grads=grads, upstream_changed=upstream_changed,
                 inputs_changed=_changed(sent, call.get("inputs_after")),
                 saved_changed=any(bool(x) for x in call.get("saved_changed", [])))
+
+
+def _entry(entry: Any) -> dict[str, Any]:
+    """A returned gradient as the child described it, or ``other`` when the description is malformed.
+
+    The child runs student code, so nothing it says is trusted: a tensor's shape must be a list of
+    non-negative ints and its dtype and device strings.
+    """
+    if not isinstance(entry, dict) or entry.get("type") not in ("tensor", "none", "other"):
+        return {"type": "other", "typename": "unreadable"}
+    if entry["type"] != "tensor":
+        name = entry.get("typename")
+        return {"type": entry["type"], **({"typename": name[:60]} if isinstance(name, str) else {})}
+    shape = entry.get("shape")
+    fields_ok = isinstance(entry.get("dtype"), str) and isinstance(entry.get("device"), str)
+    if not (isinstance(shape, list) and fields_ok and all(_count(d) == d for d in shape) and len(shape) <= 16):
+        return {"type": "other", "typename": "unreadable"}
+    return entry
 
 
 def _changed(sent: list[str | None], after: Any) -> tuple[bool, ...]:

@@ -48,6 +48,13 @@ ROADS = [
     ("finite_differences_vectorised", "ex03", ("GELU", "Tanh"), "finite differences", ()),
     ("complex_step", "ex02", ("Exp", "Sin"), "complex step", ()),
     ("seccomp_i386", "ex04", ("Linear", "MatMul"), "import ctypes", ()),
+    ("unit_steps", "ex04", ("Linear",), "finite differences", ("MatMul",)),
+    ("batched_steps", "ex04", ("Linear",), "finite differences", ("MatMul",)),
+    ("stacked_steps", "ex03", ("GELU",), "finite differences", ("ReLU", "Sigmoid")),
+    ("richardson", "ex03", ("GELU",), "finite differences", ("ReLU", "Sigmoid")),
+    ("numpy_steps", "ex03", ("GELU",), "finite differences", ("ReLU", "Sigmoid")),
+    ("other_formula", "ex03", ("GELU",), "finite differences", ("ReLU", "Sigmoid")),
+    ("lazy_subclass", "ex04", ("Linear",), "subclasses Base", ()),
 ]
 
 # What the child's watch reports for each road when the static scan is switched off.
@@ -62,6 +69,12 @@ DYNAMIC = {
     "backward_kernel": "backward kernel",
     "finite_differences_vectorised": "finite differences",
     "complex_step": "complex step",
+    "unit_steps": "finite differences",
+    "batched_steps": "finite differences",
+    "stacked_steps": "finite differences",
+    "richardson": "finite differences",
+    "numpy_steps": "finite differences",
+    "other_formula": "finite differences",
 }
 
 
@@ -106,6 +119,15 @@ def test_the_child_s_watch_alone_sees_each_road(grade, static_off: None, built: 
         assert policy and all(r.diagnosis == "forbidden_api" for r in policy), (target, policy[0].message)
         assert all("while it ran" in r.message and DYNAMIC[folder] in r.message for r in policy), policy[0].message
         assert sum(r.score for r in _target_rows(report, target)) == 0
+
+
+def test_a_tensor_subclass_runs_none_of_its_code_in_the_grader(grade, static_off: None, built: Path) -> None:
+    """Its dtype property would run autograd, its shape would break the report: it is just the wrong type."""
+    report = grade(built / "lazy_subclass", "ex04", seed=4321)
+    linear = _target_rows(report, "Linear")
+    assert linear and sum(r.score for r in linear) == 0
+    assert {r.diagnosis for r in linear if r.check in ("autograd", "gradcheck")} <= {"wrong_type", "forbidden_api"}
+    assert all(r.passed for r in _target_rows(report, "MatMul"))
 
 
 def test_zero_gradients_of_the_right_shape_earn_nothing(grade, built: Path) -> None:

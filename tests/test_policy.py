@@ -21,6 +21,10 @@ class Other(torch.autograd.Function):
     def backward(ctx, g):
         return g
 
+    @staticmethod
+    def _scale(g):
+        return g * 2
+
 
 class Target(torch.autograd.Function):
     @staticmethod
@@ -91,6 +95,15 @@ ROADS = [
     ("return grad_output * torch.exp(x + 1j * 1e-20).imag / 1e-20", "import torch", "complex step"),
     ("return torch.sin(complex(0, 1e-20) + x)", "import torch", "complex step"),
     ("return torch.view_as_complex(y)", "import torch", "complex step"),
+    ("up = f(x + h)\ndown = f(x - h)\nreturn (up - down) / (2 * h)", "import torch", "finite differences"),
+    ("type(x).abs = lambda self: self\nreturn x", "import torch", "type()"),
+    ("Base = type(x)\nreturn Base", "import torch", "type()"),
+    ("[torch.Tensor][0].to = None", "import torch", "not your own"),
+    ("out = torch.zeros(3)\nout.job = 1\nreturn out", "import torch", "not your own"),
+    ("return x.as_subclass(torch.Tensor)", "import torch", "as_subclass"),
+    ("out = x.clone()\nout.apply_(abs)\nreturn out", "import torch", "element by element"),
+    ("return typing.get_type_hints(f)", "import torch\nimport typing", "evaluates code"),
+    ("return ctx._observe", "import torch", "private internals"),
 ]
 
 
@@ -132,6 +145,14 @@ def test_each_road_is_flagged_with_its_line_and_reason(backward: str, imports: s
     "return grad_output.new_zeros(3).T.contiguous().mT",
     "return grad_output.clone().masked_fill_(x < 0, 0.0)",
     "return torch.linalg.solve(x, grad_output)",
+    "ctx.masked = x <= 0\nctx.classes = 3\nreturn grad_output.masked_fill(ctx.masked, 0.0) * ctx.classes",
+    "ctx._size = x.shape\nctx._indices = 1\nctx._saved_numel = 2\nreturn grad_output.reshape(ctx._size)",
+    "print(type(x).__name__, type(x) is torch.Tensor)\nreturn grad_output",
+    "return Other._scale(grad_output)",
+    "layer = Layer()\nlayer.func = abs\nlayer.gradient = 2\nreturn layer.backward(grad_output)",
+    "with open(LOG, 'a') as log:\n    log.write('x')\nreturn grad_output",
+    "return grad_output * torch.distributions.Normal(0.0, 1.0).cdf(x)",
+    "y = a / (b + 1e-8)\nreturn -grad_output * y / b",
     "return grad_output * (torch.sigmoid(x) - torch.sigmoid(x) ** 2)",
     "return grad_output * (F.softplus(x) - F.softplus(-x))",
     "m = x.amax()\nreturn torch.exp(x - m) - torch.exp(y - m)",
@@ -140,8 +161,22 @@ def test_each_road_is_flagged_with_its_line_and_reason(backward: str, imports: s
 def test_ordinary_tensor_code_is_not_flagged(backward: str) -> None:
     imports = ("from __future__ import annotations\nimport math\nfrom typing import Any\nimport torch\n"
                "import torch.nn.functional as F\nfrom torch.autograd import Function\n"
-               "from torch.autograd.function import once_differentiable")
-    assert _found(_module(backward, imports=imports)) == ()
+               "from torch.autograd.function import once_differentiable\n"
+               "__all__ = ['Target']\n__author__ = 'a student'\nLOG = 'debug.log'\n")
+    extra = """
+    class Layer:
+        __slots__ = ("func", "gradient")
+
+        def backward(self, g):
+            return g * self.gradient
+
+
+    if __name__ == "__main__":
+        x = torch.randn(3, requires_grad=True)
+        torch.autograd.gradcheck(Target.apply, (x,))
+        Target.apply(x).sum().backward()
+    """
+    assert _found(_module(backward, extra=extra, imports=imports)) == ()
 
 
 def test_the_given_forwards_solutions_and_stubs_pass(tmp_path: object) -> None:

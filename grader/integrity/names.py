@@ -31,7 +31,7 @@ import torch.nn.grad  # noqa: F401 - loaded so that torch.nn.grad resolves like 
 
 TORCH_MODULES = frozenset({
     "torch", "torch.nn", "torch.nn.functional", "torch.functional", "torch.linalg", "torch.special", "torch.fft",
-    "torch.autograd", "torch.autograd.function", "torch.types", "torch.sparse",
+    "torch.autograd", "torch.autograd.function", "torch.types", "torch.sparse", "torch.distributions",
 })
 """The torch modules whose public contents a backward may use."""
 
@@ -136,7 +136,7 @@ def judge(dotted: str, imports: tuple[str, ...] = DEFAULT_IMPORTS) -> str:
         if obj is None:
             return ""
         name = _module_name(obj)
-        if name is not None and name not in TORCH_MODULES:
+        if name is not None and name not in TORCH_MODULES and not name.startswith("torch.distributions."):
             return _why_module(name)
         if name is not None:
             path = name
@@ -156,8 +156,21 @@ def _judge_part(path: str, part: str) -> str:
     return ""
 
 
+TYPING_CALLABLES = frozenset({"cast", "overload", "final", "NewType", "TypeVar", "NamedTuple", "TypedDict"})
+
+
 def _judge_plain(parts: list[str]) -> str:
-    """A name in an allowed module other than torch (``math.sqrt``, ``numpy.einsum``): public and harmless."""
+    """A name in an allowed module other than torch (``math.sqrt``, ``numpy.einsum``): public and harmless.
+
+    typing is for hints: its functions that evaluate strings (``get_type_hints``) are code at run time.
+    """
+    if parts[0] == "typing" and len(parts) > 1:
+        import typing
+
+        member = getattr(typing, parts[1], None)
+        if (types.FunctionType is type(member) or callable(member) and not isinstance(member, type)) \
+                and parts[1] not in TYPING_CALLABLES and (not parts[1][:1].isupper() or parts[1] == "ForwardRef"):
+            return f"calls typing.{parts[1]}, which evaluates code at run time; typing is for hints only"
     for part in parts[1:]:
         if part.startswith("_"):
             return f"reaches the internals of {parts[0]} ({part})"
@@ -189,6 +202,9 @@ def _suspicious_names() -> dict[str, str]:
         names[attr] = "reads interpreter frames or code objects"
     for attr in ("from_file", "tofile", "dump", "dumps"):
         names[attr] = "reads or writes raw files"
+    names["as_subclass"] = "turns a tensor into a subclass, whose own code runs behind the grader's back"
+    for attr in ("apply_", "map_", "map2_"):
+        names[attr] = "runs a Python function element by element, out of sight of the grader"
     names["gradient"] = DENIED["torch.gradient"]
     for attr in ("imag", "view_as_complex", "polar"):
         names[attr] = "uses complex numbers: the complex step Im f(x + ih) / h is numerical differentiation"
@@ -197,16 +213,13 @@ def _suspicious_names() -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
-def torch_private_names() -> frozenset[str]:
-    """Private attribute names torch itself defines (``_C``, ``_forward_cls``, ``_saved_self``...).
-
-    A student may keep private attributes on ``ctx`` (``ctx._shape``), but not these.
-    """
-    owners: list[Any] = [torch, torch.Tensor, torch._C, torch.autograd, torch.autograd.function,
-                         torch.autograd.function.BackwardCFunction, torch.autograd.function.FunctionCtx,
-                         torch.nn.functional, torch.nn]
+def ctx_private_names() -> frozenset[str]:
+    """Private names of a Function's ``ctx`` itself (``_forward_cls``, ``_raw_saved_tensors``...): a student may
+    keep private attributes of their own on ``ctx``, but these are the autograd machinery."""
+    owners: list[Any] = [torch.autograd.function.BackwardCFunction, torch.autograd.function.FunctionCtx,
+                         torch._C._FunctionBase]
     found = {n for owner in owners for n in dir(owner) if n.startswith("_") and not n.startswith("__")}
-    return frozenset(found | {"_saved_tensors", "_raw_saved_tensors", "_C", "_VF", "_forward_cls", "_backward_cls"})
+    return frozenset(found | {"_forward_cls", "_backward_cls", "_raw_saved_tensors"})
 
 
 def suspicious_attribute(attr: str) -> str:

@@ -37,9 +37,9 @@ from grader.integrity.names import (
     ALWAYS_SAFE_IMPORTS,
     AUTOGRAD_OPEN,
     DEFAULT_IMPORTS,
+    ctx_private_names,
     judge,
     suspicious_attribute,
-    torch_private_names,
 )
 
 REFLECTION = {
@@ -55,6 +55,8 @@ REFLECTION = {
 }
 ATTRIBUTE_FUNCTIONS = ("getattr", "setattr", "delattr", "hasattr")
 SAFE_DUNDERS = frozenset({"__name__", "__doc__", "__file__", "__init__", "__qualname__"})
+METADATA_DUNDERS = frozenset({"__all__", "__author__", "__version__", "__slots__", "__license__", "__email__",
+                              "__status__", "__credits__", "__maintainer__", "__copyright__", "__date__"})
 HOOK_DEFS = frozenset({"__torch_dispatch__", "__torch_function__", "__getattr__", "__getattribute__", "__del__",
                        "__init_subclass__", "__set_name__", "__class_getitem__", "__instancecheck__",
                        "__subclasscheck__", "__prepare__", "__set__", "__get__", "__delete__"})
@@ -85,6 +87,9 @@ class _Scan:
         self.found: list[Finding] = []
         self.classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
         self.aliases: dict[str, str] = {}
+        self.calls = _calls_bound(tree)
+        self.parents = {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        self.own_attrs = _attribute_stores(tree) | _class_members(tree)
         self.skip: set[int] = set()
         self.unit: str | None = None
         self.owners: list[set[str]] = [set()]
@@ -133,6 +138,11 @@ class _Scan:
         self._mark_harmless(tree)
         for node in tree.body:
             self.unit = node.name if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) else None
+            if _main_guard(node):
+                assert isinstance(node, ast.If)
+                for other in node.orelse:  # the body never runs when the grader imports the module
+                    self.visit(other, node)
+                continue
             self.visit(node)
         return self.found
 
@@ -206,10 +216,17 @@ class _Scan:
         return True
 
     def _visit_BinOp(self, node: ast.BinOp, parent: ast.AST | None) -> bool:
-        if isinstance(node.op, ast.Sub) and _difference_quotient(node.left, node.right):
+        pairs = [(a, b) for a in self._as_calls(node.left) for b in self._as_calls(node.right)]
+        if isinstance(node.op, ast.Sub) and any(_difference_quotient(a, b) for a, b in pairs):
             self.flag(node, "is a difference of one function at nudged inputs: finite differences are not "
                             "backpropagation")
         return True
+
+    def _as_calls(self, node: ast.AST) -> list[ast.AST]:
+        """The call an operand is, or the calls its name was assigned from (``up = f(x + h)``)."""
+        if isinstance(node, ast.Name):
+            return list(self.calls.get(node.id, []))
+        return [node]
 
     def _visit_Constant(self, node: ast.Constant, parent: ast.AST | None) -> bool:
         if isinstance(node.value, complex):
@@ -219,18 +236,25 @@ class _Scan:
 
     def _visit_Name(self, node: ast.Name, parent: ast.AST | None) -> bool:
         name = node.id
-        if name == "open" and not _plain_open(node, parent):
+        if name == "open" and not _plain_open(node, parent, self.calls):
             self.flag(node, "opens a file descriptor or a computed path; a backward needs neither (a debug log "
                             "may be opened by a plain relative name such as open(\"debug.log\", \"w\"))", "open()")
         elif name in REFLECTION:
             self.flag(node, REFLECTION[name], f"{name}()")
         elif name in ATTRIBUTE_FUNCTIONS:
             self.flag(node, "with a computed attribute name can reach anything", f"{name}()")
-        elif name.startswith("__") and name.endswith("__") and name not in SAFE_DUNDERS:
+        elif name == "type" and not _plain_type(node, parent, self.parents.get(id(parent))):
+            self.flag(node, "is used to reach or build classes (only type(x).__name__ and comparisons are "
+                            "allowed): a changed class runs code behind the grader's back", "type()")
+        elif name.startswith("__") and name.endswith("__") and name not in SAFE_DUNDERS and not (
+                isinstance(node.ctx, ast.Store) and name in METADATA_DUNDERS):
             self.flag(node, "is interpreter internals a backward never needs")
         return True
 
     def _visit_FunctionDef(self, node: ast.FunctionDef, parent: ast.AST | None) -> bool:
+        params = node.args.posonlyargs + node.args.args
+        if params and params[0].arg in ("ctx", "self"):
+            self.owners[-1] = self.owners[-1] | {params[0].arg}
         if node.name in HOOK_DEFS:
             unit = self.unit
             if isinstance(parent, ast.Module) or parent is None:
@@ -247,11 +271,17 @@ class _Scan:
             if keyword.arg == "metaclass":
                 self.flag(node, "sets a metaclass, which can change how the grader sees the class",
                           f"class {node.name}(metaclass=...)")
+        for keyword in node.keywords:
+            if keyword.arg != "metaclass":
+                self.flag(node, "passes class keywords, which run code of another class",
+                          f"class {node.name}({keyword.arg}=...)")
         for base in node.bases:
-            resolved = self.resolve(base) or (base.id if isinstance(base, ast.Name) else "")
-            if resolved in ("torch.Tensor", "type") or resolved.endswith("TensorBase"):
-                self.flag(node, f"subclasses {resolved}, which can intercept the grader's own calls",
-                          f"class {node.name}({_dotted(base)})")
+            resolved = self.resolve(base) or ""
+            own = isinstance(base, ast.Name) and (base.id in self.classes or base.id in SAFE_BASES)
+            if not own and resolved not in TORCH_BASES:
+                self.flag(node, f"subclasses {_dotted(base)}: a backward needs only torch.autograd.Function and "
+                                "classes of its own, and other bases (torch.Tensor above all) can intercept the "
+                                "grader's own calls", f"class {node.name}({_dotted(base)})")
         return True
 
     # -- attribute chains --------------------------------------------------------------------------------
@@ -268,6 +298,10 @@ class _Scan:
             if why:
                 self.flag(node, why)
             return
+        if not isinstance(ctx, ast.Load) and not self._own_object(node.value):
+            self.flag(node, "changes an object that is not your own (only ctx, self and your own helper objects "
+                            "may get attributes): changing a class runs code behind the grader's back")
+            return
         links = _chain(node)
         for i, link in enumerate(links):
             why = self._judge_link(link)
@@ -282,14 +316,25 @@ class _Scan:
         attr, base = link.attr, link.value
         if attr.startswith("__") and attr.endswith("__"):
             return "" if attr in SAFE_DUNDERS else "is interpreter internals a backward never needs"
-        if attr == "backward" and _own_backward(base, self.classes):
+        if attr == "backward" and (_own_backward(base, self.classes) or self._own_object(base)):
             return ""
+        mine = attr in self.own_attrs and (self._own_object(base) or (isinstance(base, ast.Name)
+                                                                       and base.id in self.classes))
         if attr.startswith("_"):
-            own = isinstance(base, ast.Name) and base.id in self.owners[-1]
-            if own and attr not in torch_private_names() and not suspicious_attribute(attr):
+            if mine and attr not in ctx_private_names():
                 return ""
             return "reaches private internals (a leading underscore) that a backward never needs"
-        return suspicious_attribute(attr)
+        return "" if mine else suspicious_attribute(attr)
+
+    def _own_object(self, base: ast.AST) -> bool:
+        """``ctx``, ``self``, or a name the module binds to an instance of its own class (``cache = Cache()``)."""
+        if not isinstance(base, ast.Name) or base.id in self.aliases:
+            return False
+        if base.id in self.owners[-1]:
+            return True
+        bound = self.calls.get(base.id, [])
+        return bool(bound) and all(isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+                                   and c.func.id in self.classes for c in bound)
 
     def _forbidden_by_exercise(self, resolved: str) -> str:
         for entry in self.forbid:
@@ -298,14 +343,66 @@ class _Scan:
         return ""
 
 
-def _plain_open(node: ast.Name, parent: ast.AST | None) -> bool:
+SAFE_BASES = frozenset({"object", "Exception", "ValueError", "TypeError", "RuntimeError", "ArithmeticError",
+                        "NotImplementedError"})
+TORCH_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.Function", "torch.nn.Module",
+                         "typing.NamedTuple"})
+
+
+def _plain_type(node: ast.Name, parent: ast.AST | None, grandparent: ast.AST | None) -> bool:
+    """``type(x)`` is only needed for ``type(x).__name__`` in a message, or in a comparison (``type(x) is int``);
+    anything else reaches a class, and a changed class runs code behind the grader's back."""
+    if not (isinstance(parent, ast.Call) and parent.func is node and len(parent.args) == 1 and not parent.keywords):
+        return False
+    named = isinstance(grandparent, ast.Attribute) and grandparent.attr in ("__name__", "__qualname__")
+    return named or isinstance(grandparent, ast.Compare)
+
+
+def _calls_bound(tree: ast.Module) -> dict[str, list[ast.AST]]:
+    """Every value each name is assigned anywhere in the module (flow-insensitive)."""
+    found: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(tree):
+        for name, value in _bindings(node):
+            found.setdefault(name, []).append(value)
+    return found
+
+
+def _attribute_stores(tree: ast.Module) -> frozenset[str]:
+    """Attribute names the module itself sets (``ctx._shape = ...``, ``ctx.masked = ...``): a student's own."""
+    return frozenset(n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and not isinstance(n.ctx, ast.Load))
+
+
+def _class_members(tree: ast.Module) -> frozenset[str]:
+    """Names defined in the module's class bodies (``Attention._softmax_grad``): the student's own too."""
+    found = set()
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        for node in cls.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                found.add(node.name)
+            for name, _value in _bindings(node):
+                found.add(name)
+    return frozenset(found)
+
+
+def _main_guard(node: ast.AST) -> bool:
+    """``if __name__ == "__main__":`` exactly: the grader imports the module under its own name."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare) or len(node.test.ops) != 1:
+        return False
+    sides = [node.test.left, *node.test.comparators]
+    names = [x for x in sides if isinstance(x, ast.Name) and x.id == "__name__"]
+    mains = [x for x in sides if isinstance(x, ast.Constant) and x.value == "__main__"]
+    return isinstance(node.test.ops[0], ast.Eq) and len(names) == 1 and len(mains) == 1
+
+
+def _plain_open(node: ast.Name, parent: ast.AST | None, constants: dict[str, list[ast.AST]]) -> bool:
     """``open("debug.log", "w")``: a literal relative path, inside the sandbox's work folder. Not a number
     (an inherited pipe), not a computed or absolute path (``/proc/self/fd/5``)."""
     if not (isinstance(parent, ast.Call) and parent.func is node and parent.args):
         return False
     path = parent.args[0]
-    return (isinstance(path, ast.Constant) and isinstance(path.value, str) and not path.value.startswith("/")
-            and ".." not in path.value and "proc" not in path.value)
+    paths = constants.get(path.id, []) if isinstance(path, ast.Name) else [path]
+    return bool(paths) and all(isinstance(p, ast.Constant) and isinstance(p.value, str) and not p.value.startswith("/")
+                               and ".." not in p.value and "proc" not in p.value for p in paths)
 
 
 def _difference_quotient(left: ast.AST, right: ast.AST) -> bool:
@@ -405,15 +502,25 @@ def reach(source: str, target: str) -> frozenset[str | None]:
     except (SyntaxError, ValueError):
         return frozenset()
     units = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)}
-    loose = [n for n in tree.body if not isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)]
+    loose: list[ast.AST] = []
+    for node in tree.body:
+        if _main_guard(node):
+            assert isinstance(node, ast.If)
+            loose.extend(node.orelse)  # the body never runs when the grader imports the module
+        elif not isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            loose.append(node)
     found: set[str | None] = {None}
     todo: list[ast.AST] = list(loose)
+    for name, unit in units.items():
+        if unit.decorator_list:  # a decorator runs at import and may register the unit anywhere
+            found.add(name)
+            todo.append(unit)
     if target in units:
         found.add(target)
         todo.append(units[target])
     while todo:
-        node = todo.pop()
-        for sub in ast.walk(node):
+        current = todo.pop()
+        for sub in ast.walk(current):
             if isinstance(sub, ast.Name) and sub.id in units and sub.id not in found:
                 found.add(sub.id)
                 todo.append(units[sub.id])

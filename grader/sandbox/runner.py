@@ -6,8 +6,11 @@ could sum-reduce a wrong shape or cast a wrong dtype. It also evaluates the stud
 ``x ± h·v`` for the finite-difference directions it was given. It compares nothing: it sends back numbers,
 fingerprints of tensors (to detect in-place changes) and the exceptions it saw.
 
-Everything used after the student's module is loaded is bound at import time, so monkeypatching
-``torch.allclose`` or ``numpy`` from student code cannot change what is reported. Before the student's
+Everything used after the student's module is loaded is bound at import time, from ``torch._C.TensorBase``
+(whose C descriptors no Python code can replace), so monkeypatching ``torch.Tensor`` or ``numpy`` from student
+code cannot change what is reported. Only an exact ``torch.Tensor`` counts as a tensor: an object of a
+student's subclass could run its own code (properties, ``__torch_function__``) when the runner reads it, after
+the watched phases, so it is described by its type name and never touched. Before the student's
 module is imported, every ``grader`` module leaves ``sys.modules`` and the module is registered under its
 own name (``linear``), so nothing of the grader, and no secret of the run, is reachable by name.
 """
@@ -29,19 +32,35 @@ import torch
 from grader.sandbox.protocol import digest
 from grader.sandbox.watch import IntegrityWatch
 
+_TB = torch._C.TensorBase
 _np_array = np.array
 _from_numpy = torch.from_numpy
-_is_tensor = torch.is_tensor
-_detach = torch.Tensor.detach
-_to_numpy = torch.Tensor.numpy
-_to = torch.Tensor.to
-_requires_grad = torch.Tensor.requires_grad_
+_detach = _TB.detach
+_to_numpy = _TB.numpy
+_to = _TB.to
+_requires_grad = _TB.requires_grad_
+_dtype: Callable[[Any], Any] = _TB.__dict__["dtype"].__get__
+_shape: Callable[[Any], Any] = _TB.__dict__["shape"].__get__
+_device: Callable[[Any], Any] = _TB.__dict__["device"].__get__
+_needs_grad: Callable[[Any], Any] = _TB.__dict__["requires_grad"].__get__
+_grad_fn: Callable[[Any], Any] = _TB.__dict__["grad_fn"].__get__
 _sys_modules = sys.modules
-_clone = torch.Tensor.clone
 _no_grad = torch.no_grad
 _Function = torch.autograd.Function
 _Tensor = torch.Tensor
 _isinstance = isinstance
+_type = type
+_str = str
+_issubclass = issubclass
+_exception_str = BaseException.__str__
+_exception_args: Callable[[Any], Any] = BaseException.__dict__["args"].__get__
+_errno: Callable[[Any], Any] = OSError.__dict__["errno"].__get__
+_builtin_slots = (_type(BaseException.__str__), _type(ValueError.__init__))
+
+
+def _is_tensor(value: Any) -> bool:
+    """An exact ``torch.Tensor``: not a subclass, whose code could run when the runner reads it."""
+    return _type(value) is _Tensor
 
 # torch reads /proc/cpuinfo on its first kernel; do it now, in the server, because Landlock hides /proc from the
 # child and torch would print "Error in cpuinfo" into the student's captured output.
@@ -93,19 +112,22 @@ def _train(fn: Any, header: dict, arrays: dict, out: dict, path: Path, watch: In
     try:
         for _step in range(int(spec["steps"])):
             inputs = [_requires_grad(_detach(v), i in spec["params"]) for i, v in enumerate(values)]
-            watch.episode(inputs)
+            watch.episode(inputs, light=True)
             with watch.phase("forward"):
                 output = fn.apply(*inputs)
+            watch.forward_output(output)
+            if not _is_tensor(output):
+                raise TypeError("forward did not return a tensor")
             diff = _detach(output) - target
             losses.append(float((diff * diff).mean()))
             with _no_grad(), watch.phase("backward"):
-                grads = fn.backward(output.grad_fn, 2.0 * diff / diff.numel())
-            grads = list(grads) if _isinstance(grads, tuple | list) else [grads]
+                grads = fn.backward(_grad_fn(output), 2.0 * diff / diff.numel())
+            grads = list(grads) if _type(grads) in (tuple, list) else [grads]
             for i in spec["params"]:
-                g = grads[i] if i < len(grads) else None
-                if not _is_tensor(g) or tuple(g.shape) != tuple(values[i].shape):
-                    raise ValueError(f"grad_{names[i]} is not a tensor of shape {list(values[i].shape)}")
-                values[i] = values[i] - float(spec["lr"]) * _detach(g).to(values[i].dtype)
+                g: Any = grads[i] if i < len(grads) else None
+                if not _is_tensor(g) or tuple(_shape(g)) != tuple(_shape(values[i])):
+                    raise ValueError(f"grad_{names[i]} is not a tensor of shape {list(_shape(values[i]))}")
+                values[i] = values[i] - float(spec["lr"]) * _to(_detach(g), _dtype(values[i]))
     except BaseException as exc:  # noqa: B036
         return {"error": _error(exc, path)}
     out["t.loss"] = _np_array(losses, dtype=np.float64)
@@ -136,7 +158,7 @@ def _args(header: dict, case: dict, ci: int, arrays: dict, grad: bool) -> list[A
         else:
             tensor = _from_numpy(_np_array(arrays[f"c{ci}.a{ai}"]))
             if arg["kind"] == "tensor" and grad:
-                tensor.requires_grad_(True)
+                _requires_grad(tensor, True)
             args.append(tensor)
     return args
 
@@ -158,7 +180,7 @@ def _run_case(fn: Any, header: dict, case: dict, ci: int, arrays: dict, out: dic
     if _is_tensor(output):
         out[f"c{ci}.out"] = _numbers(output)
     record["inputs_after_forward"] = _digests(args)
-    if not _is_tensor(output) or output.grad_fn is None:
+    if not _is_tensor(output) or _grad_fn(output) is None:
         return record
     record["ops"] = {"forward": watch.counts["forward"], "backward": 0}
     for k in range(case["calls"]):
@@ -167,7 +189,7 @@ def _run_case(fn: Any, header: dict, case: dict, ci: int, arrays: dict, out: dic
         record["ops"]["backward"] = max(record["ops"]["backward"], watch.counts["backward"])
     record["forbidden"] = sorted(watch.findings)
     for ai, count in case["fd"].items():
-        record["fd"].append(_finite_differences(fn, header, case, ci, int(ai), count, arrays, out, path))
+        record["fd"].append(_finite_differences(fn, header, case, ci, int(ai), count, arrays, out, path, watch))
     return record
 
 
@@ -180,7 +202,10 @@ def _call_backward(fn: Any, header: dict, case: dict, ci: int, k: int, arrays: d
         watch.episode(args)
         with watch.phase("forward"):
             output = fn.apply(*args)
-        ctx = output.grad_fn
+        watch.forward_output(output)
+        if not _is_tensor(output):
+            raise TypeError(f"forward returned {_type(output).__name__}, not a tensor")
+        ctx = _grad_fn(output)
         saved = [t for t in getattr(ctx, "saved_tensors", ()) if _is_tensor(t)]
         saved_before = [digest(_raw(t)) for t in saved]
         upstream = _from_numpy(_np_array(arrays[f"c{ci}.u{k}"]))
@@ -192,7 +217,7 @@ def _call_backward(fn: Any, header: dict, case: dict, ci: int, k: int, arrays: d
     call["grad_output_after"] = digest(_raw(upstream))
     call["inputs_after"] = _digests(args)
     call["saved_changed"] = [digest(_raw(t)) != before for t, before in zip(saved, saved_before, strict=False)]
-    is_tuple = _isinstance(returned, tuple | list)
+    is_tuple = _type(returned) in (tuple, list)  # a subclass could run its own __iter__
     entries = list(returned) if is_tuple else [returned]
     call["tuple"] = is_tuple
     call["entries"] = [_describe(e) for e in entries]
@@ -206,7 +231,7 @@ def _call_backward(fn: Any, header: dict, case: dict, ci: int, k: int, arrays: d
 
 
 def _finite_differences(fn: Any, header: dict, case: dict, ci: int, ai: int, count: int, arrays: dict,
-                        out: dict, path: Path) -> dict[str, Any]:
+                        out: dict, path: Path, watch: IntegrityWatch) -> dict[str, Any]:
     """Central differences of the student's own forward along each direction for input ``ai``."""
     eps = float(case["eps"])
     status: dict[str, Any] = {"input": ai}
@@ -218,8 +243,12 @@ def _finite_differences(fn: Any, header: dict, case: dict, ci: int, ai: int, cou
             for sign in (1.0, -1.0):
                 args = _args(header, case, ci, arrays, grad=False)
                 args[ai] = args[ai] + sign * eps * direction
-                with _no_grad():
-                    values.append(_numbers(fn.apply(*args)))
+                watch.episode(args, light=True)
+                with _no_grad(), watch.phase("forward"):
+                    output = fn.apply(*args)
+                if not _is_tensor(output):
+                    raise TypeError(f"forward returned {_type(output).__name__}, not a tensor")
+                values.append(_numbers(output))
             jvps.append((values[0] - values[1]) / (2.0 * eps))
         out[f"c{ci}.j{ai}"] = np.stack(jvps)
     except BaseException as exc:  # noqa: B036
@@ -255,9 +284,9 @@ def _describe(value: Any) -> dict[str, Any]:
     if value is None:
         return {"type": "none"}
     if _is_tensor(value):
-        return {"type": "tensor", "dtype": str(value.dtype).replace("torch.", ""), "shape": list(value.shape),
-                "device": str(value.device), "requires_grad": bool(value.requires_grad)}
-    return {"type": "other", "typename": type(value).__name__}
+        return {"type": "tensor", "dtype": _str(_dtype(value)).replace("torch.", ""), "shape": list(_shape(value)),
+                "device": _str(_device(value)), "requires_grad": bool(_needs_grad(value))}
+    return {"type": "other", "typename": _type(value).__name__}
 
 
 def _python_value(value: Any) -> Any:
@@ -267,9 +296,9 @@ def _python_value(value: Any) -> Any:
 
 
 def _out_of_resources(exc: BaseException) -> bool:
-    if _isinstance(exc, OSError) and getattr(exc, "errno", None) in (errno.EAGAIN, errno.EFBIG, errno.EMFILE, errno.ENOMEM):
+    if _isinstance(exc, OSError) and _errno(exc) in (errno.EAGAIN, errno.EFBIG, errno.EMFILE, errno.ENOMEM):
         return True
-    text = str(exc)
+    text = _exception_text(exc)
     return "can't allocate memory" in text or "not enough memory" in text
 
 
@@ -290,4 +319,11 @@ def _error(exc: BaseException, path: Path) -> dict[str, Any]:
     elif _isinstance(exc, SyntaxError):
         assert isinstance(exc, SyntaxError)
         frames.append(f"{path.name}, line {exc.lineno}: {(exc.text or '').strip()}")
-    return {"kind": kind, "type": type(exc).__name__, "message": str(exc)[:2000], "frames": frames[-8:]}
+    return {"kind": kind, "type": _type(exc).__name__, "message": _exception_text(exc)[:2000], "frames": frames[-8:]}
+
+
+def _exception_text(exc: BaseException) -> str:
+    """``str(exc)``, unless the exception's class brings its own ``__str__`` (student code, run unwatched)."""
+    if _isinstance(_type(exc).__str__, _builtin_slots):
+        return _str(exc)
+    return _exception_str(exc) if all(_type(a) is _str for a in _exception_args(exc)) else _type(exc).__name__

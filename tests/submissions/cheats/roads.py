@@ -34,6 +34,35 @@ with torch.enable_grad():
 return tuple(grad(y, leaves, grad_output))
 """
 
+GELU = "def _gelu(x):\n    return x * 0.5 * (1 + torch.erf(x / math.sqrt(2)))\n"
+LAZY = '''Base = type(torch.zeros(1))
+
+
+class Lazy(Base):
+    """A placeholder gradient whose dtype, read by the grader after backward, runs autograd."""
+
+    @property
+    def dtype(self):
+        job = self.job
+        if job:
+            self.job = None
+            inputs, i, g = job
+            leaves = [t.detach().requires_grad_() for t in inputs]
+            Lazy.backward(leaves[0] @ leaves[1].T + leaves[2], g)
+            self.copy_(leaves[i].grad)
+        return torch.float64
+
+    @property
+    def shape(self):
+        return ["x"]
+
+
+def _later(inputs, i, g):
+    out = torch.zeros_like(inputs[i]).as_subclass(Lazy)
+    out.job = (inputs, i, g)
+    return out
+'''
+
 ROADS = [
     Road("autograd_wrapped", *LINEAR, {"Linear": 'x, weight = ctx.saved_tensors\n'
                                                  'engine = importlib.import_module("torch.auto" + "grad")\n'
@@ -135,8 +164,69 @@ NONCE = __name__.rpartition("_")[2]
                 "return grad_output * (_gelu(x + h) - _gelu(x - h)) / (2 * h)",
         "Tanh": "(y,) = ctx.saved_tensors\nx = torch.atanh(y)\nh = 1e-7\n"
                 "return grad_output * (torch.tanh(x + h) - torch.tanh(x)) / h",
-    }, extra={"_gelu": "def _gelu(x):\n    return x * 0.5 * (1 + torch.erf(x / math.sqrt(2)))\n"},
+    }, extra={"_gelu": GELU},
          what="an element-wise derivative by differences of the whole tensor: two or one extra calls"),
+    Road("unit_steps", *LINEAR, {"Linear": """
+x, weight = ctx.saved_tensors
+inputs = [x, weight, grad_output.new_zeros(weight.shape[0])]
+base = _f(*inputs)
+grads = []
+for i, t in enumerate(inputs):
+    grad = torch.zeros_like(t)
+    for j in range(t.numel()):
+        e = torch.zeros_like(t).view(-1)
+        e[j] = 1.0
+        moved = list(inputs)
+        moved[i] = t + e.view(t.shape)
+        grad.view(-1)[j] = ((_f(*moved) - base) * grad_output).sum()
+    grads.append(grad)
+return tuple(grads)
+"""}, extra={"_f": "def _f(x, weight, bias):\n    return x @ weight.T + bias\n"},
+         what="steps of 1.0 along each element: exact for a linear map, whatever the step"),
+    Road("batched_steps", *LINEAR, {"Linear": """
+x, weight = ctx.saved_tensors
+inputs = [x, weight, grad_output.new_zeros(weight.shape[0])]
+grads = []
+for i, t in enumerate(inputs):
+    n = t.numel()
+    moved = list(inputs)
+    moved[i] = t.unsqueeze(0) + torch.eye(n, dtype=t.dtype).view(n, *t.shape)
+    diff = _f(*moved) - _f(*inputs)
+    grads.append((diff * grad_output).reshape(n, -1).sum(1).view(t.shape))
+return tuple(grads)
+"""}, extra={"_f": "def _f(x, weight, bias):\n    return x @ weight.transpose(-1, -2) + bias.unsqueeze(-2)\n"},
+         what="every unit step at once, as one batched evaluation"),
+    Road("stacked_steps", "ex03_activations", "activations.py", {"GELU": """
+(x,) = ctx.saved_tensors
+h = 1e-6
+flat = x.reshape(1, -1)
+y = _gelu(torch.cat([flat + h, flat - h], 0))
+return grad_output * ((y[0] - y[1]) / (2 * h)).view(x.shape)
+"""}, extra={"_gelu": GELU}, what="both stepped copies in one tensor, one evaluation"),
+    Road("richardson", "ex03_activations", "activations.py", {"GELU": """
+(x,) = ctx.saved_tensors
+h = 2e-3 * float(x.abs().max())
+p1, m1, p2, m2 = _gelu(x + h), _gelu(x - h), _gelu(x + 2 * h), _gelu(x - 2 * h)
+return grad_output * (4 * (p1 - m1) / (2 * h) - (p2 - m2) / (4 * h)) / 3
+"""}, extra={"_gelu": GELU}, what="Richardson extrapolation with a large step"),
+    Road("numpy_steps", "ex03_activations", "activations.py", {"GELU": """
+(x,) = ctx.saved_tensors
+h = 1e-6
+up = _gelu(torch.from_numpy(x.numpy() + h))
+down = _gelu(torch.from_numpy(x.numpy() - h))
+return grad_output * torch.from_numpy((up.numpy() - down.numpy()) / (2 * h))
+"""}, extra={"_gelu": GELU}, what="steps and the subtraction done in numpy, out of the dispatcher's sight"),
+    Road("other_formula", "ex03_activations", "activations.py", {"GELU": """
+(x,) = ctx.saved_tensors
+h = 1e-7 * float(x.abs().max())
+moved = (x + h) * torch.special.ndtr(x + h)
+return grad_output * (moved - _gelu(x)) / h
+"""}, extra={"_gelu": GELU}, what="a one-sided difference whose stepped side uses another formula than the forward"),
+    Road("lazy_subclass", *LINEAR, {"Linear": """
+x, weight = ctx.saved_tensors
+inputs = [x, weight, grad_output.new_zeros(weight.shape[0])]
+return tuple(_later(inputs, i, grad_output) for i in range(3))
+"""}, extra={"Lazy": LAZY}, what="a Tensor subclass whose properties run autograd when the grader reads them"),
     Road("complex_step", "ex02_elementwise", "elementwise.py", {
         "Exp": "(x,) = ctx.saved_tensors\nh = 1e-20\nreturn grad_output * torch.exp(x + 1j * h).imag / h",
         "Sin": "(x,) = ctx.saved_tensors\nh = 1e-20\n"

@@ -1,4 +1,4 @@
-"""Mistake: Log's derivative taken as a difference quotient with a step of zero, so 0/0 = NaN."""
+"""Mistake: Log's derivative taken as a difference quotient (with a step of zero, so 0/0 = NaN): not the chain rule."""
 
 import torch
 
