@@ -322,3 +322,21 @@ def test_a_module_that_is_a_symlink_out_of_the_submission_is_refused_unread(grad
     assert all("symbolic link" in r.message for r in report.checks)
     text = " ".join(r.message for r in report.checks) + report.output
     assert secret not in text and secret.split(":")[0] + ":" not in text
+
+
+def test_rows_that_are_one_shifted_copy_are_not_a_stack_of_steps(grade, tmp_path: Path) -> None:
+    """With grad_output dropped, LayerNorm's ``g_hat - g_hat.mean()`` is ``weight - c`` on every row: one copy of
+    an input, shifted, repeated over the batch. Wrong, but honest: the row says so, and it is no cheat."""
+    body = """
+g = torch.ones_like(grad_output)
+x_hat, rstd, weight = ctx.saved_tensors
+d = x_hat.shape[-1]
+g_hat = g * weight
+grad_x = rstd * (g_hat - g_hat.mean(dim=-1, keepdim=True) - x_hat * (g_hat * x_hat).mean(dim=-1, keepdim=True))
+return grad_x, (g * x_hat).reshape(-1, d).sum(0), g.reshape(-1, d).sum(0), None
+"""
+    source = _variant("ex08_normalization", "normalization.py", "LayerNorm", body)
+    report = grade(_write(tmp_path, "normalization.py", source), "ex08")
+    rows = _target_rows(report, "LayerNorm")
+    assert all(r.passed for r in rows if r.check == "policy")
+    assert "ignores_upstream_grad" in {r.diagnosis for r in rows}

@@ -56,6 +56,7 @@ _amax = torch.amax
 _sub = torch.sub
 _count_nonzero = torch.count_nonzero
 _reshape = torch.reshape
+_unique = torch.unique
 _data_ptr = _TB.data_ptr
 _stride = _TB.stride
 _offset = _TB.storage_offset
@@ -302,13 +303,15 @@ class IntegrityWatch(TorchDispatchMode):
 
 
 def _stepped_rows(rows: torch.Tensor, original: torch.Tensor) -> int:
-    """How many rows are ``original`` moved by a step (one element, the same number everywhere, or small)."""
+    """How many different steps of ``original`` the rows hold (one element, the same number everywhere, or
+    small). Rows that are all the same step (``weight - weight.mean()`` broadcast over a batch) count once."""
     delta = _sub(rows, original)
     moved = _count_nonzero(delta, dim=1)
     uniform = _amax(_abs(_sub(delta, delta[:, :1])), dim=1) == 0
     scale = float(_amax(_abs(original)))
     small = _amax(_abs(delta), dim=1) <= SMALL_STEP * scale
-    return int(((moved > 0) & ((moved == 1) | uniform | small)).sum())
+    stepped = (moved > 0) & ((moved == 1) | uniform | small)
+    return int(_unique(delta[stepped], dim=0).shape[0])  # copies that differ: x + h and x - h, or e_1 and e_2
 
 
 def warm_up() -> None:
