@@ -55,6 +55,9 @@ ROADS = [
     ("numpy_steps", "ex03", ("GELU",), "finite differences", ("ReLU", "Sigmoid")),
     ("other_formula", "ex03", ("GELU",), "finite differences", ("ReLU", "Sigmoid")),
     ("lazy_subclass", "ex04", ("Linear",), "subclasses Base", ()),
+    ("busy_then_steps", "ex03", ("GELU",), "step apart", ("ReLU", "Sigmoid")),
+    ("padded_step", "ex03", ("GELU",), "finite differences", ("ReLU", "Sigmoid")),
+    ("table_at_import", "ex03", ("GELU", "ReLU"), "calls a backward", ()),
 ]
 
 # What the child's watch reports for each road when the static scan is switched off.
@@ -75,6 +78,9 @@ DYNAMIC = {
     "richardson": "finite differences",
     "numpy_steps": "finite differences",
     "other_formula": "finite differences",
+    "busy_then_steps": "finite differences",
+    "padded_step": "finite differences",
+    "table_at_import": "autograd engine",
 }
 
 

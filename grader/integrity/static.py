@@ -39,6 +39,7 @@ from grader.integrity.names import (
     DEFAULT_IMPORTS,
     ctx_private_names,
     judge,
+    names_a_backward,
     suspicious_attribute,
 )
 
@@ -86,6 +87,7 @@ class _Scan:
         self.forbid = forbid
         self.found: list[Finding] = []
         self.classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+        self.functions = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
         self.aliases: dict[str, str] = {}
         self.calls = _calls_bound(tree)
         self.parents = {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
@@ -93,6 +95,7 @@ class _Scan:
         self.skip: set[int] = set()
         self.unit: str | None = None
         self.owners: list[set[str]] = [set()]
+        self.in_class_with_backward = False
         self._collect_aliases(tree)
 
     # -- names -------------------------------------------------------------------------------------------
@@ -138,13 +141,38 @@ class _Scan:
         self._mark_harmless(tree)
         for node in tree.body:
             self.unit = node.name if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) else None
+            self.in_class_with_backward = False
             if _main_guard(node):
                 assert isinstance(node, ast.If)
                 for other in node.orelse:  # the body never runs when the grader imports the module
                     self.visit(other, node)
                 continue
             self.visit(node)
+        self._stepped_calls(tree)
         return self.found
+
+    def _stepped_calls(self, tree: ast.Module) -> None:
+        """One function called at two points a step apart, in any spelling: ``f(v + h)`` and ``f(v - h)`` or
+        ``f(v)``, ``f(v, 1e-6)`` and ``f(v, -1e-6)``, ``f(v * 1.000001)`` and ``f(v * 0.999999)``, or
+        ``f(v + s * h)`` for ``s`` in ``(1, -1)``: numerical differentiation, in tensors or in Python floats."""
+        steps = _step_names(tree)
+        loose = ast.Module(body=[n for n in tree.body if not _main_guard(n) and not isinstance(
+            n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)], type_ignores=[])
+        scopes: list[ast.AST] = [loose, *(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.Lambda))]
+        for scope in scopes:
+            self.unit = _unit_of(tree, scope)
+            calls: dict[str, list[ast.Call]] = {}
+            for node in ast.walk(scope):
+                if isinstance(node, ast.Call) and node.args:
+                    calls.setdefault(ast.dump(node.func), []).append(node)
+                    if any(_signed_step(arg, steps, scope) for arg in node.args):
+                        self.flag(node, "evaluates a function at points a step apart: finite differences are not "
+                                        "backpropagation")
+            for group in calls.values():
+                pairs = [(a, b) for i, a in enumerate(group) for b in group[i + 1:]]
+                if any(_stepped_pair(a, b, steps) for a, b in pairs):
+                    self.flag(group[0], "evaluates a function at points a step apart: finite differences are not "
+                                        "backpropagation")
 
     def _mark_harmless(self, tree: ast.Module) -> None:
         """``torch.set_grad_enabled(False)`` switches autograd *off*: harmless, like ``torch.no_grad()``."""
@@ -168,6 +196,7 @@ class _Scan:
 
     def _visit_in_class(self, child: ast.AST, cls: ast.ClassDef) -> None:
         """A method's first parameter (``ctx``, ``self``) may carry the student's own private attributes."""
+        self.in_class_with_backward = any(isinstance(n, ast.FunctionDef) and n.name == "backward" for n in cls.body)
         if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
             params = child.args.posonlyargs + child.args.args
             self.owners.append({params[0].arg} if params else set())
@@ -204,6 +233,12 @@ class _Scan:
         return True
 
     def _visit_Call(self, node: ast.Call, parent: ast.AST | None) -> bool:
+        own_function = isinstance(node.func, ast.Name) and node.func.id in self.functions
+        if own_function:
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                resolved = self.resolve(arg)
+                if resolved is not None and _is_class_or_module(resolved):
+                    self.flag(arg, "hands a torch class or module to a helper, where it could be changed")
         literal = _literal_getattr(node)
         func = node.func
         if literal is not None and isinstance(func, ast.Name):
@@ -316,10 +351,10 @@ class _Scan:
         attr, base = link.attr, link.value
         if attr.startswith("__") and attr.endswith("__"):
             return "" if attr in SAFE_DUNDERS else "is interpreter internals a backward never needs"
-        if attr == "backward" and (_own_backward(base, self.classes) or self._own_object(base)):
+        if attr == "backward" and (_own_backward(base, self.classes) or self._own_instance(base)):
             return ""
-        mine = attr in self.own_attrs and (self._own_object(base) or (isinstance(base, ast.Name)
-                                                                       and base.id in self.classes))
+        mine = attr in self.own_attrs and not names_a_backward(attr) and (
+            self._own_object(base) or (isinstance(base, ast.Name) and base.id in self.classes))
         if attr.startswith("_"):
             if mine and attr not in ctx_private_names():
                 return ""
@@ -327,14 +362,29 @@ class _Scan:
         return "" if mine else suspicious_attribute(attr)
 
     def _own_object(self, base: ast.AST) -> bool:
-        """``ctx``, ``self``, or a name the module binds to an instance of its own class (``cache = Cache()``)."""
+        """An object of the student's own: a plain name (``ctx``, ``self``, ``cache``, a helper's parameter), or an
+        attribute of one (``ctx.info``), but not a name for an import, a class reached through ``type()`` or
+        ``getattr``, and not the result of a call or a subscript (``type(x).abs``, ``[torch.Tensor][0].to``)."""
+        while isinstance(base, ast.Attribute):
+            base = base.value
         if not isinstance(base, ast.Name) or base.id in self.aliases:
             return False
-        if base.id in self.owners[-1]:
-            return True
+        for value in self.calls.get(base.id, []):
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in (
+                    "type", "getattr", "vars", "globals"):
+                return False
+        return True
+
+    def _own_instance(self, base: ast.AST) -> bool:
+        """A name bound only to instances of the module's own classes (``layer = Layer()``), or ``self`` in a
+        method of a module class that defines ``backward`` itself."""
+        if not isinstance(base, ast.Name):
+            return False
         bound = self.calls.get(base.id, [])
-        return bool(bound) and all(isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
-                                   and c.func.id in self.classes for c in bound)
+        if bound and all(isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in self.classes
+                         for c in bound):
+            return True
+        return base.id == "self" and base.id in self.owners[-1] and self.in_class_with_backward
 
     def _forbidden_by_exercise(self, resolved: str) -> str:
         for entry in self.forbid:
@@ -350,12 +400,15 @@ TORCH_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.Fun
 
 
 def _plain_type(node: ast.Name, parent: ast.AST | None, grandparent: ast.AST | None) -> bool:
-    """``type(x)`` is only needed for ``type(x).__name__`` in a message, or in a comparison (``type(x) is int``);
-    anything else reaches a class, and a changed class runs code behind the grader's back."""
+    """``type(x)`` is only needed to show it (``type(x).__name__``, ``print(type(x))``) or compare it
+    (``type(x) is int``); anything else reaches a class, and a changed class runs code behind the grader's back."""
     if not (isinstance(parent, ast.Call) and parent.func is node and len(parent.args) == 1 and not parent.keywords):
         return False
     named = isinstance(grandparent, ast.Attribute) and grandparent.attr in ("__name__", "__qualname__")
-    return named or isinstance(grandparent, ast.Compare)
+    shown = isinstance(grandparent, ast.FormattedValue) or (
+        isinstance(grandparent, ast.Call) and isinstance(grandparent.func, ast.Name)
+        and grandparent.func.id in ("print", "str", "repr", "format"))
+    return named or shown or isinstance(grandparent, ast.Compare)
 
 
 def _calls_bound(tree: ast.Module) -> dict[str, list[ast.AST]]:
@@ -403,6 +456,108 @@ def _plain_open(node: ast.Name, parent: ast.AST | None, constants: dict[str, lis
     paths = constants.get(path.id, []) if isinstance(path, ast.Name) else [path]
     return bool(paths) and all(isinstance(p, ast.Constant) and isinstance(p.value, str) and not p.value.startswith("/")
                                and ".." not in p.value and "proc" not in p.value for p in paths)
+
+
+def _unit_of(tree: ast.Module, scope: ast.AST) -> str | None:
+    """The top-level class or function a scope belongs to (``None``: module level)."""
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and any(
+                sub is scope for sub in ast.walk(node)):
+            return node.name
+    return None
+
+
+def _small(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(
+        node.value, bool) and 0 < abs(node.value) < 1e-2
+
+
+def _step_names(tree: ast.Module) -> frozenset[str]:
+    """Names and attributes assigned an expression with a small number in it (``h = 1e-6``,
+    ``ctx.h = 2e-3 * scale``): the steps of a difference quotient."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            if any(_small(sub) for sub in ast.walk(node.value)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name):
+                        found.add(target.id)
+                    elif isinstance(target, ast.Attribute):
+                        found.add("." + target.attr)
+    return frozenset(found)
+
+
+def _is_step(node: ast.AST, steps: frozenset[str]) -> bool:
+    if _small(node):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return _is_step(node.operand, steps)
+    if isinstance(node, ast.Name):
+        return node.id in steps
+    if isinstance(node, ast.Attribute):
+        return "." + node.attr in steps
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult | ast.Div):
+        return _is_step(node.left, steps) or _is_step(node.right, steps)
+    return False
+
+
+def _offset(node: ast.AST, steps: frozenset[str]) -> tuple[str, int] | None:
+    """``x + h`` as ``(dump(x), +1)``, ``x - h`` or ``x + -h`` as ``(dump(x), -1)``; plain ``x`` is ``None``."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub) and _is_step(node.right, steps):
+        negative = isinstance(node.op, ast.Sub) != (isinstance(node.right, ast.UnaryOp)
+                                                    and isinstance(node.right.op, ast.USub))
+        return ast.dump(node.left), -1 if negative else 1
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and isinstance(node.right, ast.Constant) \
+            and isinstance(node.right.value, float) and 0 < abs(node.right.value - 1) < 1e-2:
+        return ast.dump(node.left), 1 if node.right.value > 1 else -1
+    return None
+
+
+def _stepped_pair(a: ast.Call, b: ast.Call, steps: frozenset[str]) -> bool:
+    """Two calls of one function whose arguments are equal but one, where they are a step apart."""
+    if len(a.args) != len(b.args):
+        return False
+    differing = [(x, y) for x, y in zip(a.args, b.args, strict=True) if ast.dump(x) != ast.dump(y)]
+    if len(differing) != 1:
+        return False
+    x, y = differing[0]
+    ox, oy = _offset(x, steps), _offset(y, steps)
+    if ox and oy:
+        return ox[0] == oy[0] and ox[1] != oy[1]
+    if ox or oy:
+        base = ast.dump(y) if ox else ast.dump(x)
+        return (ox or oy or ("", 0))[0] == base
+    negated = isinstance(y, ast.UnaryOp) and isinstance(y.op, ast.USub) and ast.dump(y.operand) == ast.dump(x)
+    return negated and _is_step(x, steps)
+
+
+def _number(node: ast.AST) -> float | None:
+    """A literal number, signed: ``1``, ``-1.0``."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _number(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        return float(node.value)
+    return None
+
+
+def _signed_step(arg: ast.AST, steps: frozenset[str], scope: ast.AST) -> bool:
+    """``v + s * h`` where ``s`` runs over a literal tuple of numbers of both signs."""
+    if not (isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Add | ast.Sub) and isinstance(arg.right, ast.BinOp)
+            and isinstance(arg.right.op, ast.Mult)):
+        return False
+    product = arg.right
+    names = [n.id for n in (product.left, product.right) if isinstance(n, ast.Name)]
+    if not (_is_step(product.left, steps) or _is_step(product.right, steps)):
+        return False
+    for node in ast.walk(scope):
+        if isinstance(node, ast.comprehension | ast.For) and isinstance(node.target, ast.Name) \
+                and node.target.id in names and isinstance(node.iter, ast.Tuple | ast.List):
+            values = [_number(e) for e in node.iter.elts]
+            if any(v is not None and v > 0 for v in values) and any(v is not None and v < 0 for v in values):
+                return True
+    return False
 
 
 def _difference_quotient(left: ast.AST, right: ast.AST) -> bool:
@@ -463,6 +618,14 @@ def _own_backward(base: ast.AST, classes: set[str]) -> bool:
     return isinstance(base, ast.Call) and isinstance(base.func, ast.Name) and base.func.id == "super"
 
 
+def _is_class_or_module(dotted: str) -> bool:
+    """Whether a torch name is a class or a module (``torch.Tensor``, ``F``), rather than a function or a value."""
+    import types
+
+    value = _live(dotted)
+    return isinstance(value, type | types.ModuleType)
+
+
 def _same_object(resolved: str, entry: str) -> bool:
     """Whether two torch names are one object (``F.conv_transpose2d`` is ``torch.conv_transpose2d``)."""
     a, b = _live(resolved), _live(entry)
@@ -489,9 +652,13 @@ def scan(source: str, imports: tuple[str, ...] = DEFAULT_IMPORTS, forbid: tuple[
     """Every finding in ``source``; an unparsable module has none (it fails to load instead)."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return ()
-    return tuple(_Scan(tree, imports, forbid).run(tree))
+    try:
+        return tuple(_Scan(tree, imports, forbid).run(tree))
+    except RecursionError:
+        return (Finding(0, "the module", "is nested too deeply to be checked (an expression thousands of levels "
+                                          "deep); write it plainly", None),)
 
 
 def reach(source: str, target: str) -> frozenset[str | None]:

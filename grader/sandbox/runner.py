@@ -46,6 +46,7 @@ _needs_grad: Callable[[Any], Any] = _TB.__dict__["requires_grad"].__get__
 _grad_fn: Callable[[Any], Any] = _TB.__dict__["grad_fn"].__get__
 _sys_modules = sys.modules
 _no_grad = torch.no_grad
+_float64 = torch.float64
 _Function = torch.autograd.Function
 _Tensor = torch.Tensor
 _isinstance = isinstance
@@ -79,20 +80,33 @@ def run_job(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path
     watch = IntegrityWatch()
     path = workdir / header["module"]
     _forget_grader()
+    with watch.active():
+        return _run_watched(header, arrays, path, watch, result, out, loaded)
+
+
+def _run_watched(header: dict[str, Any], arrays: dict[str, np.ndarray], path: Path, watch: IntegrityWatch,
+                 result: dict[str, Any], out: dict[str, np.ndarray], loaded: Callable[[], None] | None
+                 ) -> tuple[dict, dict]:
+    """:func:`run_job` with the watch on throughout: importing the module is watched like a backward (a table
+    of gradients made at import is made by the same roads), and the grader's own bookkeeping in between
+    gets the cheap checks, in case a finalizer of the student's runs there."""
     try:
-        fn = _load_target(path, header["target"])
+        watch.episode([])
+        with watch.phase("import"):
+            fn = _load_target(path, header["target"])
     except BaseException as exc:  # noqa: B036 - a student's SystemExit at import is a result, not our exit
         result["load"] = _error(exc, path)
         return result, out
     if loaded is not None:
         loaded()
+    at_import = set(watch.findings)
     for ci, case in enumerate(header["cases"]):
         result["cases"].append(_run_case(fn, header, case, ci, arrays, out, watch, path))
+    watch.findings = set()
     if header.get("training"):
-        watch.findings = set()
         result["training"] = _train(fn, header, arrays, out, path, watch)
-        for record in result["cases"]:
-            record["forbidden"] = sorted(set(record.get("forbidden", [])) | watch.findings)
+    for record in result["cases"]:
+        record["forbidden"] = sorted(set(record.get("forbidden", [])) | watch.findings | at_import)
     return result, out
 
 
@@ -178,7 +192,11 @@ def _run_case(fn: Any, header: dict, case: dict, ci: int, arrays: dict, out: dic
         return record
     record["forward"] = {"ok": True, **_describe(output)}
     if _is_tensor(output):
-        out[f"c{ci}.out"] = _numbers(output)
+        try:
+            out[f"c{ci}.out"] = _numbers(output)
+        except BaseException as exc:  # noqa: B036 - an output that cannot be read is the forward's failure
+            record["forward"] = _error(exc, path)
+            return record
     record["inputs_after_forward"] = _digests(args)
     if not _is_tensor(output) or _grad_fn(output) is None:
         return record
@@ -268,7 +286,8 @@ def _direction(case: dict, ci: int, ai: int, m: int, arrays: dict) -> Any:
 
 
 def _numbers(tensor: Any) -> np.ndarray:
-    return _np_array(_to_numpy(_to(_detach(tensor), "cpu")), dtype=np.float64, order="C")
+    """A tensor's values as float64 numbers (through torch, so bfloat16 and float16 read too)."""
+    return _np_array(_to_numpy(_to(_detach(tensor), "cpu", _float64)), dtype=np.float64, order="C")
 
 
 def _raw(tensor: Any) -> np.ndarray:

@@ -56,6 +56,7 @@ _amax = torch.amax
 _sub = torch.sub
 _count_nonzero = torch.count_nonzero
 _reshape = torch.reshape
+_median = torch.median
 _unique = torch.unique
 _data_ptr = _TB.data_ptr
 _stride = _TB.stride
@@ -72,11 +73,15 @@ CLOSE = 1e-3
 ROUNDING = 1e-12
 MAX_MADE = 1 << 14
 MAX_ROWS = 1 << 12
-BUDGET = 400
+FULL_CALLS = 64
+SAMPLE_EVERY = 16
+MAX_VISITS = 64
 MAX_REMEMBERED = 8
 MAX_ELEMENTS = 1 << 16
 DEPTH = 12
 SUBTRACTIONS = frozenset({"aten.sub.Tensor", "aten.sub_.Tensor", "aten.rsub.Tensor", "aten.sub.Scalar"})
+ADDITIONS = frozenset({"aten.add.Tensor", "aten.add_.Tensor"})
+NEGATIONS = frozenset({"aten.neg.default", "aten.mul.Scalar", "aten.mul.Tensor"})
 
 FINITE_DIFFERENCES = ("evaluated the function at stepped inputs (x ± h): finite differences are "
                       "not backpropagation; work the derivative out with the chain rule")
@@ -106,21 +111,29 @@ def _floating(tensor: Any) -> bool:
 
 
 def _step(new: torch.Tensor, old: torch.Tensor) -> bool:
-    """Whether ``new`` is ``old`` moved by a step (see the module docstring); ``False`` when equal."""
-    if not (_floating(new) and _floating(old)) or _shape(new) != _shape(old) or _dtype(new) != _dtype(old):
+    """Whether ``new`` is ``old`` moved by a step (see the module docstring); ``False`` when equal.
+
+    Tensors of one size but another shape (``x`` and ``x.unsqueeze(0)``) are compared element by element. A
+    step may also leave one element far off (a padding slot used to inflate the scale).
+    """
+    if not (_floating(new) and _floating(old)) or _numel(new) != _numel(old) or _dtype(new) != _dtype(old):
         return False
-    delta = _sub(new, old)
+    delta = _sub(_reshape(new, (-1,)), _reshape(old, (-1,)))
     moved = int(_count_nonzero(delta))
     if moved == 0:
         return False
-    scale = float(_amax(_abs(old)))
-    if moved == 1 or float(_amax(_abs(_sub(delta, _reshape(delta, (-1,))[0])))) == 0.0:
+    if moved == 1 or float(_amax(_abs(_sub(delta, delta[0])))) == 0.0:
         return True  # one element, or the same number everywhere
-    return scale > 0 and float(_amax(_abs(delta))) <= SMALL_STEP * scale
+    size = _abs(_reshape(old, (-1,)))
+    bound = SMALL_STEP * (size + float(_median(size)))
+    far = int(_count_nonzero(_abs(delta) > bound))
+    return far == 0 or far == 1 and _numel(old) >= 8
 
 
-def _same_but_stepped(first: list[Any], second: list[Any]) -> bool:
-    """Two argument lists equal everywhere but at one tensor, where one is the other moved by a step."""
+def _same_but_stepped(first: list[Any], second: list[Any], skip: Sequence[int] = ()) -> bool:
+    """Two argument lists equal everywhere but at one tensor, where one is the other moved by a step.
+
+    ``skip``: storage addresses of buffers changed in place between the calls, which are never a step."""
     if len(first) != len(second):
         return False
     stepped = 0
@@ -128,14 +141,33 @@ def _same_but_stepped(first: list[Any], second: list[Any]) -> bool:
         if a is b:
             continue
         if _plain(a) and _plain(b):
-            if _shape(a) == _shape(b) and _dtype(a) == _dtype(b) and _equal(a, b):
+            if _same(a, b):
                 continue
-            if not _step(a, b):
+            if _data_ptr(a) in skip or not _step(a, b):
                 return False
             stepped += 1
         elif _plain(a) or _plain(b) or a != b:
             return False
     return stepped == 1
+
+
+def _negated(made: Any) -> torch.Tensor | None:
+    """What ``-t``, ``t.neg()`` or ``t * -1`` negated, from the record of how a tensor was made."""
+    if made is None or str(made[0]) not in NEGATIONS or not made[1] or not _floating(made[1][0]):
+        return None
+    if str(made[0]) == "aten.neg.default":
+        return made[1][0]
+    factor: Any = made[1][1] if len(made[1]) > 1 else None
+    if _plain(factor) and _numel(factor) == 1:
+        factor = float(factor)
+    return made[1][0] if _type(factor) in (int, float) and factor == -1 else None
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal values, also across shapes of one size."""
+    if _dtype(a) != _dtype(b) or _numel(a) != _numel(b):
+        return False
+    return bool(_equal(_reshape(a, (-1,)), _reshape(b, (-1,))))
 
 
 class IntegrityWatch(TorchDispatchMode):
@@ -155,8 +187,9 @@ class IntegrityWatch(TorchDispatchMode):
         self._made: dict[tuple[Any, ...], tuple[Any, list[Any]]] = {}
         self._forward_ops: set[Any] = set()
         self._output: tuple[Any, ...] | None = None
-        self._calls: dict[tuple[Any, ...], list[list[Any]]] = {}
-        self._budget = 0
+        self._calls: dict[tuple[Any, ...], list[tuple[list[Any], list[int | None]]]] = {}
+        self._seen: dict[tuple[Any, ...], int] = {}
+        self._full = False
 
     def episode(self, inputs: Sequence[Any], light: bool = False) -> None:
         """Start a fresh forward-then-backward: forget earlier calls, remember these forward inputs.
@@ -169,33 +202,41 @@ class IntegrityWatch(TorchDispatchMode):
         self._forward_ops = set()
         self._output = None
         self._calls = {}
-        self._budget = 0 if light else BUDGET
+        self._seen = {}
+        self._full = not light
 
     def forward_output(self, output: Any) -> None:
         """The tensor the forward returned: subtracting it from a value close to it is a difference quotient."""
         self._output = _key(output) if _plain(output) else None
 
     @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Watch everything from here on: outside the student's phases (the grader's own bookkeeping, when a
+        student's finalizer could run) the cheap checks still apply, for the grader itself never runs the
+        autograd engine, a backward kernel, dual or complex numbers."""
+        with self:
+            yield
+
+    @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        """Watch the student's code for the duration: ``forward`` or ``backward``."""
-        self._phase = name
+        """Name what runs for the duration: ``import``, ``forward`` or ``backward`` (inside :meth:`active`)."""
+        previous, self._phase = self._phase, name
         try:
-            with self:
-                yield
+            yield
         finally:
-            self._phase = None
+            self._phase = previous
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         out = func(*args, **(kwargs or {}))
-        if self._phase is not None:
-            with _no_grad():
-                self._observe(func, args, kwargs or {}, out)
+        with _no_grad():
+            self._observe(func, args, kwargs or {}, out)
         return out
 
     def _observe(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         name = str(func)
-        phase = self._phase or "forward"
-        self.counts[phase] += 1
+        phase = self._phase
+        if phase in self.counts:
+            self.counts[phase] += 1
         if _forward_ad._current_level >= 0:
             # Arithmetic on dual tensors from inside the handler crashes torch, so look no further.
             self.findings.add("used forward-mode automatic differentiation (dual numbers)")
@@ -205,7 +246,7 @@ class IntegrityWatch(TorchDispatchMode):
             self.findings.add(f"ran PyTorch's own backward kernel {packet} (someone else's derivative)")
         if _graph_task() != -1:
             self.findings.add("ran the autograd engine to compute the gradient")
-        elif _is_grad_enabled():
+        elif _is_grad_enabled() and phase in ("forward", "backward"):
             self.findings.add("ran tensor operations with autograd switched back on (enable_grad or similar), "
                               "to let autograd work out the gradient")
         leaves = _tree_leaves((args, kwargs))
@@ -217,56 +258,85 @@ class IntegrityWatch(TorchDispatchMode):
         if any(_is_complex(t) for t in tensors):
             self.findings.add("used complex numbers: the complex step Im f(x + ih) / h is numerical "
                               "differentiation, not backpropagation")
+        if phase is None:
+            return  # the grader's own bookkeeping
         if phase == "forward":
             self._forward_ops.add(func)
-        if self._budget > 0:
-            if phase == "backward":
+        if self._full or phase == "import":
+            if phase in ("backward", "import"):
                 self._repeated(func, leaves)
             if name in SUBTRACTIONS:
-                self._subtraction(leaves)
-            self._stacked_steps(leaves)
+                self._subtraction(leaves[:2], kwargs)
+            elif name in ADDITIONS:
+                self._addition(leaves[:2], kwargs)
+            self._stacked_steps(func, leaves, phase)
         if len(self._made) < MAX_MADE:
             for result in results:
                 self._made[_key(result)] = (func, leaves)
 
     def _repeated(self, func: Any, leaves: list[Any]) -> None:
-        """The same operation run again in backward with one argument moved by a step."""
-        shape = tuple((tuple(_shape(a)), _dtype(a)) if _plain(a) else repr(a) for a in leaves)
-        history = self._calls.setdefault((func, shape), [])
-        for previous in history:
-            self._budget -= 1
-            if _same_but_stepped(leaves, previous):
+        """The same operation run again with one argument moved by a step. A loop that runs one operation many
+        times is compared in full for its first calls, then on a sample."""
+        sizes = tuple((_numel(a), _dtype(a)) if _plain(a) else repr(a) for a in leaves)
+        count = self._seen[(func, sizes)] = self._seen.get((func, sizes), 0) + 1
+        if count > FULL_CALLS and count % SAMPLE_EVERY:
+            return
+        history = self._calls.setdefault((func, sizes), [])
+        places = [_data_ptr(a) if _plain(a) else None for a in leaves]
+        for previous, where in history:
+            # an argument that changed in place (an accumulator: grad[i] += ...) is one buffer, not two points
+            moved = [now for now, then in zip(places, where, strict=True) if now is not None and now == then]
+            if _same_but_stepped(leaves, previous, skip=moved):
                 self.findings.add(FINITE_DIFFERENCES)
                 return
         size = sum(_numel(a) for a in leaves if _plain(a))
         if len(history) < MAX_REMEMBERED and size <= MAX_ELEMENTS:
-            history.append([_clone(a) if _plain(a) else a for a in leaves])
+            history.append(([_clone(a) if _plain(a) else a for a in leaves], places))
 
-    def _subtraction(self, leaves: list[Any]) -> None:
-        operands = [a for a in leaves if _floating(a)][:2]
-        if len(operands) != 2:
+    def _subtraction(self, operands: list[Any], kwargs: dict) -> None:
+        if len(operands) == 2 and _floating(operands[0]) and _floating(operands[1]):
+            self._difference(operands[0], operands[1])
+
+    def _addition(self, operands: list[Any], kwargs: dict) -> None:
+        """``a + (-b)`` and ``a.add(b, alpha=-1)`` are subtractions too."""
+        if len(operands) != 2 or not (_floating(operands[0]) and _floating(operands[1])):
             return
-        self._budget -= 1
-        made = [self._made.get(_key(t)) for t in operands]
-        if self._parallel(made[0], made[1], DEPTH):
+        a, b = operands
+        if kwargs.get("alpha") == -1:
+            self._difference(a, b)
+            return
+        for first, second in ((a, b), (b, a)):
+            source = _negated(self._made.get(_key(second)))
+            if source is not None:
+                self._difference(first, source)
+                return
+
+    def _difference(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        if a is b:
+            return
+        made = [self._made.get(_key(a)), self._made.get(_key(b))]
+        if self._parallel(made[0], made[1], DEPTH, [MAX_VISITS]):
             self.findings.add(FINITE_DIFFERENCES)
             return
-        self._close_to_forward(operands, made)
+        self._close_to_forward([a, b], made)
 
-    def _parallel(self, first: Any, second: Any, depth: int) -> bool:
+    def _parallel(self, first: Any, second: Any, depth: int, visits: list[int]) -> bool:
         """Two results made by the same operation from arguments that are equal, stepped, or (recursively)
-        made the same way from stepped arguments: one computation at two stepped points."""
-        if first is None or second is None or first[0] != second[0] or len(first[1]) != len(second[1]):
+        made the same way from stepped arguments: one computation at two stepped points. ``visits`` caps the
+        work of one question."""
+        visits[0] -= 1
+        if visits[0] < 0 or first is None or second is None or first[0] != second[0] \
+                or len(first[1]) != len(second[1]):
             return False
         differing = False
         for a, b in zip(first[1], second[1], strict=True):
             if a is b:
                 continue
             if _plain(a) and _plain(b):
-                if _shape(a) == _shape(b) and _dtype(a) == _dtype(b) and _equal(a, b):
+                if _same(a, b):
                     continue
                 if not (_step(a, b) or depth > 0 and self._parallel(self._made.get(_key(a)),
-                                                                   self._made.get(_key(b)), depth - 1)):
+                                                                   self._made.get(_key(b)), depth - 1, visits)):
                     return False
                 differing = True
             elif _plain(a) or _plain(b) or a != b:
@@ -276,8 +346,9 @@ class IntegrityWatch(TorchDispatchMode):
     def _close_to_forward(self, operands: list[torch.Tensor], made: list[Any]) -> None:
         """``alt(x + h) - f(x)``: two values within 0.1%, one the forward's output or made by a forward op."""
         a, b = operands
-        if _shape(a) != _shape(b) or _dtype(a) != _dtype(b):
+        if _numel(a) != _numel(b) or _dtype(a) != _dtype(b):
             return
+        a, b = _reshape(a, (-1,)), _reshape(b, (-1,))
         forwardish = any(m is not None and m[0] in self._forward_ops for m in made) or \
             self._output in (_key(a), _key(b))
         if not forwardish:
@@ -287,19 +358,37 @@ class IntegrityWatch(TorchDispatchMode):
         if scale > 0 and ROUNDING * scale < gap <= CLOSE * scale:
             self.findings.add(FINITE_DIFFERENCES)
 
-    def _stacked_steps(self, leaves: list[Any]) -> None:
-        """One tensor holding two or more stepped copies of a forward input, to evaluate them in one call."""
+    def _stacked_steps(self, func: Any, leaves: list[Any], phase: str) -> None:
+        """One tensor holding two or more different stepped copies of a forward input (evaluated in one call),
+        or, fed to an operation the forward ran, two or more unit basis vectors (the forward probed for its
+        Jacobian). A few extra elements before or after the copies do not hide them."""
+        probe = phase in ("backward", "import")
         for tensor in leaves:
             if not _floating(tensor):
                 continue
             size = _numel(tensor)
+            flat = _reshape(tensor, (-1,))
             for original in self._inputs:
                 n = _numel(original)
-                if size < 2 * n or size % n or size // n > MAX_ROWS or _dtype(tensor) != _dtype(original):
+                k = size // n
+                if k < 2 or k > MAX_ROWS or _dtype(tensor) != _dtype(original):
                     continue
-                if _stepped_rows(_reshape(tensor, (size // n, n)), _reshape(original, (1, n))) >= 2:
-                    self.findings.add(FINITE_DIFFERENCES)
-                    return
+                base = _reshape(original, (1, n))
+                for offset in {0, size - k * n}:
+                    rows = _reshape(flat[offset:offset + k * n], (k, n))
+                    if _stepped_rows(rows, base) >= 2 or probe and _unit_rows(rows) >= 2:
+                        self.findings.add(FINITE_DIFFERENCES)
+                        return
+
+
+def _unit_rows(rows: torch.Tensor) -> int:
+    """How many different unit basis vectors (a single 1, zeros elsewhere) the rows hold, when every row is
+    one (rows of an identity matrix, a probe); 0 otherwise (a ReLU mask may have a row with a single 1)."""
+    unit = (_count_nonzero(rows, dim=1) == 1) & (_amax(rows, dim=1) == 1)
+    if not bool(unit.all()):
+        return 0
+    distinct = int(_unique(rows, dim=0).shape[0])
+    return distinct if distinct == rows.shape[0] else 0
 
 
 def _stepped_rows(rows: torch.Tensor, original: torch.Tensor) -> int:
@@ -309,7 +398,7 @@ def _stepped_rows(rows: torch.Tensor, original: torch.Tensor) -> int:
     moved = _count_nonzero(delta, dim=1)
     uniform = _amax(_abs(_sub(delta, delta[:, :1])), dim=1) == 0
     scale = float(_amax(_abs(original)))
-    small = _amax(_abs(delta), dim=1) <= SMALL_STEP * scale
+    small = (_amax(_abs(delta), dim=1) <= SMALL_STEP * scale) if scale > 0 else moved < 0
     stepped = (moved > 0) & ((moved == 1) | uniform | small)
     return int(_unique(delta[stepped], dim=0).shape[0])  # copies that differ: x + h and x - h, or e_1 and e_2
 
@@ -320,7 +409,7 @@ def warm_up() -> None:
     watch = IntegrityWatch()
     probe = torch.ones(2, dtype=torch.float64)
     watch.episode([probe])
-    with _no_grad(), watch.phase("backward"):
+    with _no_grad(), watch.active(), watch.phase("backward"):
         (probe * 2 + probe).sum()
 
 

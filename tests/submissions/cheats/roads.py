@@ -227,6 +227,34 @@ x, weight = ctx.saved_tensors
 inputs = [x, weight, grad_output.new_zeros(weight.shape[0])]
 return tuple(_later(inputs, i, grad_output) for i in range(3))
 """}, extra={"Lazy": LAZY}, what="a Tensor subclass whose properties run autograd when the grader reads them"),
+    Road("busy_then_steps", "ex03_activations", "activations.py", {"GELU": """
+(x,) = ctx.saved_tensors
+for _ in range(500):
+    busy = x - grad_output
+v = [_gelu(x + s * 1e-6) for s in (1.0, -1.0)]
+return grad_output * (v[0] + v[1].neg()) / 2e-6
+"""}, extra={"_gelu": GELU}, what="hundreds of idle operations first, then differences written as an addition"),
+    Road("padded_step", "ex03_activations", "activations.py", {"GELU": """
+(x,) = ctx.saved_tensors
+n = x.numel()
+flat = torch.cat([x.reshape(-1), x.new_zeros(1)])
+step = 1e-6 * (1 + torch.arange(n + 1, dtype=x.dtype) / n)
+step[-1] = 10.0
+up, down = _gelu(flat + step)[:n], _gelu(flat - step)[:n]
+return grad_output * ((up - down) / (2 * step[:n])).view(x.shape)
+"""}, extra={"_gelu": GELU}, what="a step padded with one huge element to look large"),
+    Road("table_at_import", "ex03_activations", "activations.py", {"GELU": """
+(x,) = ctx.saved_tensors
+index = ((x - GRID[0]) / (GRID[1] - GRID[0])).round().long().clamp(0, GRID.numel() - 1)
+return grad_output * TABLE[index]
+"""}, extra={"_gelu": GELU, "TABLE": """def _run(self):
+    self.backward()
+
+
+GRID = torch.arange(-12.0, 12.0, 1e-4, dtype=torch.float64).requires_grad_()
+_run(_gelu(GRID).sum())
+TABLE = GRID.grad
+"""}, what="autograd run at import into a lookup table"),
     Road("complex_step", "ex02_elementwise", "elementwise.py", {
         "Exp": "(x,) = ctx.saved_tensors\nh = 1e-20\nreturn grad_output * torch.exp(x + 1j * h).imag / h",
         "Sin": "(x,) = ctx.saved_tensors\nh = 1e-20\n"
