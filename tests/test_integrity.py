@@ -243,6 +243,36 @@ one_hot = F.one_hot(indices.reshape(-1), ctx.weight_shape[0]).to(flat.dtype)
 by_scatter = torch.zeros(ctx.weight_shape, dtype=flat.dtype).index_put_((indices.reshape(-1),), flat, accumulate=True)
 return None, (one_hot.T @ flat + by_scatter) / 2
 """),
+    ("ex04_linear", "linear.py", "MatMul", """
+a, b = ctx.saved_tensors
+grad_a, grad_b = torch.zeros_like(a), torch.zeros_like(b)
+for i in range(a.shape[0]):
+    for k in range(a.shape[1]):
+        for j in range(b.shape[1]):
+            grad_a[i, k] += grad_output[i, j] * b[k, j]
+            grad_b[k, j] += a[i, k] * grad_output[i, j]
+return grad_a, grad_b
+"""),
+    ("ex03_activations", "activations.py", "LeakyReLU", """
+(x,) = ctx.saved_tensors
+up = grad_output * torch.ones_like(x)
+down = grad_output * torch.full_like(x, ctx.negative_slope)
+return torch.where(x > 0, up, down), None
+"""),
+    ("ex02_elementwise", "elementwise.py", "Sin", """
+(x,) = ctx.saved_tensors
+return grad_output * torch.sin(x + math.pi / 2) + 0 * torch.sin(x)
+"""),
+    ("ex08_normalization", "normalization.py", "LayerNorm", """
+x_hat, rstd, weight = ctx.saved_tensors
+d = x_hat.shape[-1]
+g_hat = (grad_output * weight).reshape(-1, d)
+xh = x_hat.reshape(-1, d)
+centre = torch.eye(d, dtype=xh.dtype) - 1.0 / d
+rows = [(centre - torch.outer(xh[r], xh[r]) / d) @ g_hat[r] for r in range(xh.shape[0])]
+grad_x = (rstd.reshape(-1, 1) * torch.stack(rows)).reshape(x_hat.shape)
+return grad_x, (grad_output * x_hat).reshape(-1, d).sum(0), grad_output.reshape(-1, d).sum(0), None
+"""),
     ("ex09_conv", "conv.py", "Conv2d", """
 cols, weight = ctx.saved_tensors
 (h, w), stride, padding = ctx.x_size, ctx.stride, ctx.padding
@@ -258,7 +288,7 @@ return gx, gw, grad_output.sum((0, 2, 3)), None, None
 @pytest.mark.parametrize(("folder", "module", "target", "body"), HONEST, ids=[f"{h[2]}-{i}" for i, h in enumerate(HONEST)])
 def test_correct_but_unusual_backwards_keep_full_marks(grade, tmp_path: Path, folder: str, module: str, target: str,
                                                       body: str) -> None:
-    source = _variant(folder, module, target, body, imports="import torch.nn.functional as F\n")
+    source = _variant(folder, module, target, body, imports="import math\nimport torch.nn.functional as F\n")
     report = grade(_write(tmp_path, module, source), folder.split("_")[0])
     rows = _target_rows(report, target)
     assert rows and all(r.passed for r in rows), [(r.check, r.input, r.diagnosis, r.message) for r in rows if not r.passed]

@@ -71,6 +71,7 @@ _dtype: Any = _TB.__dict__["dtype"].__get__
 SMALL_STEP = 1e-2
 CLOSE = 1e-3
 ROUNDING = 1e-12
+ROUNDING_STEP = 1e-10
 MAX_MADE = 1 << 14
 MAX_ROWS = 1 << 12
 FULL_CALLS = 64
@@ -80,6 +81,8 @@ MAX_REMEMBERED = 8
 MAX_ELEMENTS = 1 << 16
 DEPTH = 12
 SUBTRACTIONS = frozenset({"aten.sub.Tensor", "aten.sub_.Tensor", "aten.rsub.Tensor", "aten.sub.Scalar"})
+MATMULS = frozenset({"aten.mm.default", "aten.bmm.default", "aten.addmm.default", "aten.matmul.default",
+                     "aten.linear.default", "aten.baddbmm.default"})
 ADDITIONS = frozenset({"aten.add.Tensor", "aten.add_.Tensor"})
 NEGATIONS = frozenset({"aten.neg.default", "aten.mul.Scalar", "aten.mul.Tensor"})
 
@@ -130,6 +133,21 @@ def _step(new: torch.Tensor, old: torch.Tensor) -> bool:
     return far == 0 or far == 1 and _numel(old) >= 8
 
 
+def _small_step(new: torch.Tensor, old: torch.Tensor) -> bool:
+    """A step a finite difference takes with the same function twice: every element moved by at most 1% of
+    the largest, by more than rounding, on a tensor that is not a constant (``full_like(x, 2)`` and
+    ``full_like(x, -2)`` are two constants, not a step). One element moved is an accumulator, not a step."""
+    if not (_floating(new) and _floating(old)) or _numel(new) != _numel(old) or _dtype(new) != _dtype(old):
+        return False
+    flat_old = _reshape(old, (-1,))
+    delta = _sub(_reshape(new, (-1,)), flat_old)
+    if int(_count_nonzero(delta)) < 2 or float(_amax(_abs(_sub(flat_old, flat_old[0])))) == 0.0:
+        return False
+    scale = float(_amax(_abs(flat_old)))
+    gap = float(_amax(_abs(delta)))
+    return scale > 0 and ROUNDING_STEP * scale < gap <= SMALL_STEP * scale
+
+
 def _same_but_stepped(first: list[Any], second: list[Any], skip: Sequence[int] = ()) -> bool:
     """Two argument lists equal everywhere but at one tensor, where one is the other moved by a step.
 
@@ -143,7 +161,7 @@ def _same_but_stepped(first: list[Any], second: list[Any], skip: Sequence[int] =
         if _plain(a) and _plain(b):
             if _same(a, b):
                 continue
-            if _data_ptr(a) in skip or not _step(a, b):
+            if _data_ptr(a) in skip or not _small_step(a, b):
                 return False
             stepped += 1
         elif _plain(a) or _plain(b) or a != b:
@@ -186,7 +204,7 @@ class IntegrityWatch(TorchDispatchMode):
         self._inputs: list[torch.Tensor] = []
         self._made: dict[tuple[Any, ...], tuple[Any, list[Any]]] = {}
         self._forward_ops: set[Any] = set()
-        self._output: tuple[Any, ...] | None = None
+        self._output: torch.Tensor | None = None
         self._calls: dict[tuple[Any, ...], list[tuple[list[Any], list[int | None]]]] = {}
         self._seen: dict[tuple[Any, ...], int] = {}
         self._full = False
@@ -207,7 +225,7 @@ class IntegrityWatch(TorchDispatchMode):
 
     def forward_output(self, output: Any) -> None:
         """The tensor the forward returned: subtracting it from a value close to it is a difference quotient."""
-        self._output = _key(output) if _plain(output) else None
+        self._output = _reshape(_clone(_detach(output)), (-1,)) if _floating(output) else None
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
@@ -344,28 +362,29 @@ class IntegrityWatch(TorchDispatchMode):
         return differing
 
     def _close_to_forward(self, operands: list[torch.Tensor], made: list[Any]) -> None:
-        """``alt(x + h) - f(x)``: two values within 0.1%, one the forward's output or made by a forward op."""
+        """``alt(x + h) - y``: one side holds exactly the forward's output values, the other is within 0.1%
+        of it, by more than rounding: the forward's value at a stepped point, computed another way."""
+        output = self._output
         a, b = operands
-        if _numel(a) != _numel(b) or _dtype(a) != _dtype(b):
+        if output is None or _numel(a) != _numel(output) or _numel(b) != _numel(output):
             return
         a, b = _reshape(a, (-1,)), _reshape(b, (-1,))
-        forwardish = any(m is not None and m[0] in self._forward_ops for m in made) or \
-            self._output in (_key(a), _key(b))
-        if not forwardish:
-            return
-        scale = max(float(_amax(_abs(a))), float(_amax(_abs(b))))
-        gap = float(_amax(_abs(_sub(a, b))))
-        if scale > 0 and ROUNDING * scale < gap <= CLOSE * scale:
-            self.findings.add(FINITE_DIFFERENCES)
+        for mine, other in ((a, b), (b, a)):
+            if _dtype(mine) == _dtype(output) == _dtype(other) and bool(_equal(mine, output)):
+                scale = float(_amax(_abs(output)))
+                gap = float(_amax(_abs(_sub(other, output))))
+                if scale > 0 and ROUNDING_STEP * scale < gap <= CLOSE * scale:
+                    self.findings.add(FINITE_DIFFERENCES)
+                return
 
     def _stacked_steps(self, func: Any, leaves: list[Any], phase: str) -> None:
         """One tensor holding two or more different stepped copies of a forward input (evaluated in one call),
         or, fed to an operation the forward ran, two or more unit basis vectors (the forward probed for its
         Jacobian). A few extra elements before or after the copies do not hide them."""
-        probe = phase in ("backward", "import")
+        probe = phase in ("backward", "import") and func in self._forward_ops and str(func) in MATMULS
         for tensor in leaves:
-            if not _floating(tensor):
-                continue
+            if not _floating(tensor) or 0 in _stride(tensor):
+                continue  # an expanded view (b.expand(shape)) repeats one tensor, it does not stack copies
             size = _numel(tensor)
             flat = _reshape(tensor, (-1,))
             for original in self._inputs:
@@ -376,7 +395,7 @@ class IntegrityWatch(TorchDispatchMode):
                 base = _reshape(original, (1, n))
                 for offset in {0, size - k * n}:
                     rows = _reshape(flat[offset:offset + k * n], (k, n))
-                    if _stepped_rows(rows, base) >= 2 or probe and _unit_rows(rows) >= 2:
+                    if _stepped_rows(rows, base) >= 2 or probe and k == n and _unit_rows(rows) >= 2:
                         self.findings.add(FINITE_DIFFERENCES)
                         return
 
