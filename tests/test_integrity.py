@@ -58,6 +58,7 @@ ROADS = [
     ("busy_then_steps", "ex03", ("GELU",), "step apart", ("ReLU", "Sigmoid")),
     ("padded_step", "ex03", ("GELU",), "finite differences", ("ReLU", "Sigmoid")),
     ("table_at_import", "ex03", ("GELU", "ReLU"), "calls a backward", ()),
+    ("basis_probe", "ex04", ("Linear",), "finite differences", ("MatMul",)),
 ]
 
 # What the child's watch reports for each road when the static scan is switched off.
@@ -81,6 +82,7 @@ DYNAMIC = {
     "busy_then_steps": "finite differences",
     "padded_step": "finite differences",
     "table_at_import": "autograd engine",
+    "basis_probe": "finite differences",
 }
 
 

@@ -207,6 +207,7 @@ class IntegrityWatch(TorchDispatchMode):
         self._output: torch.Tensor | None = None
         self._calls: dict[tuple[Any, ...], list[tuple[list[Any], list[int | None]]]] = {}
         self._seen: dict[tuple[Any, ...], int] = {}
+        self._units: set[tuple[int, int]] = set()
         self._full = False
 
     def episode(self, inputs: Sequence[Any], light: bool = False) -> None:
@@ -220,6 +221,7 @@ class IntegrityWatch(TorchDispatchMode):
         self._forward_ops = set()
         self._output = None
         self._calls = {}
+        self._units = set()
         self._seen = {}
         self._full = not light
 
@@ -361,6 +363,15 @@ class IntegrityWatch(TorchDispatchMode):
                 return False
         return differing
 
+    def _unit_probe(self, tensor: torch.Tensor) -> bool:
+        """The forward's matrix product fed one unit basis tensor after another (its Jacobian, read a column at a
+        time): two different ones of one size in an episode."""
+        where = _unit_position(tensor)
+        if where is None:
+            return False
+        self._units.add((_numel(tensor), where))
+        return len({w for n, w in self._units if n == _numel(tensor)}) >= 2
+
     def _close_to_forward(self, operands: list[torch.Tensor], made: list[Any]) -> None:
         """``alt(x + h) - y``: one side holds exactly the forward's output values, the other is within 0.1%
         of it, by more than rounding: the forward's value at a stepped point, computed another way."""
@@ -385,6 +396,9 @@ class IntegrityWatch(TorchDispatchMode):
         for tensor in leaves:
             if not _floating(tensor) or 0 in _stride(tensor):
                 continue  # an expanded view (b.expand(shape)) repeats one tensor, it does not stack copies
+            if probe and self._unit_probe(tensor):
+                self.findings.add(FINITE_DIFFERENCES)
+                return
             size = _numel(tensor)
             flat = _reshape(tensor, (-1,))
             for original in self._inputs:
@@ -398,6 +412,14 @@ class IntegrityWatch(TorchDispatchMode):
                     if _stepped_rows(rows, base) >= 2 or probe and k == n and _unit_rows(rows) >= 2:
                         self.findings.add(FINITE_DIFFERENCES)
                         return
+
+
+def _unit_position(tensor: torch.Tensor) -> int | None:
+    """Where the single 1 of a unit basis tensor is (zeros elsewhere), or None."""
+    flat = _reshape(tensor, (-1,))
+    if int(_count_nonzero(flat)) != 1 or float(_amax(flat)) != 1.0:
+        return None
+    return int(flat.argmax())
 
 
 def _unit_rows(rows: torch.Tensor) -> int:

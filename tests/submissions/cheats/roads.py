@@ -255,6 +255,15 @@ GRID = torch.arange(-12.0, 12.0, 1e-4, dtype=torch.float64).requires_grad_()
 _run(_gelu(GRID).sum())
 TABLE = GRID.grad
 """}, what="autograd run at import into a lookup table"),
+    Road("basis_probe", *LINEAR, {"Linear": """
+x, weight = ctx.saved_tensors
+b0 = torch.zeros(weight.shape[0], dtype=x.dtype)
+ex = torch.eye(x.numel(), dtype=x.dtype).reshape(-1, *x.shape)
+ew = torch.eye(weight.numel(), dtype=x.dtype).reshape(-1, *weight.shape)
+gx = torch.stack([(Linear.forward(ctx, e, weight, b0) * grad_output).sum() for e in ex]).reshape(x.shape)
+gw = torch.stack([(Linear.forward(ctx, x, e, b0) * grad_output).sum() for e in ew]).reshape(weight.shape)
+return gx, gw, grad_output.sum(0)
+"""}, what="the forward fed one unit basis matrix at a time: its Jacobian read column by column"),
     Road("complex_step", "ex02_elementwise", "elementwise.py", {
         "Exp": "(x,) = ctx.saved_tensors\nh = 1e-20\nreturn grad_output * torch.exp(x + 1j * h).imag / h",
         "Sin": "(x,) = ctx.saved_tensors\nh = 1e-20\n"
