@@ -161,6 +161,7 @@ def test_each_road_is_flagged_with_its_line_and_reason(backward: str, imports: s
     "y = a / (b + 1e-8)\nreturn -grad_output * y / b",
     "n = torch.arange(k + 1)\nm = torch.arange(k)\nreturn grad_output[n[:-1]] * m",
     "return torch.log(x + 1e-12) * grad_output",
+    "p = torch.exp(y)\np2 = torch.exp(y + y)\nreturn grad_output * (p2 - p)",
     "return grad_output * (torch.sigmoid(x) - torch.sigmoid(x) ** 2)",
     "return grad_output * (F.softplus(x) - F.softplus(-x))",
     "m = x.amax()\nreturn torch.exp(x - m) - torch.exp(y - m)",

@@ -577,9 +577,8 @@ def _split_nudge(node: ast.AST) -> tuple[str, str | None]:
     """``x + h`` as ``(dump(x), dump(h))`` when ``h`` is a name or a small number; else ``(dump(node), None)``."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
         step = node.right
-        small = isinstance(step, ast.Constant) and isinstance(step.value, int | float) and 0 < abs(step.value) < 1e-2
         named = isinstance(step, ast.Name) or (isinstance(step, ast.BinOp) and isinstance(step.left, ast.Name | ast.Constant))
-        if small or named:
+        if _small(step) or named and ast.dump(step) != ast.dump(node.left):  # y + y is 2y, not a step
             return ast.dump(node.left), ast.dump(step)
     return ast.dump(node), None
 
