@@ -69,7 +69,8 @@ class ExerciseCommand(click.Command):
 @click.option("--json", "as_json", is_flag=True, help="Write exactly one JSON report to stdout.")
 @click.option("--seed", type=int, default=None, help="Seed for every generated input (default: the course's).")
 @click.option("--classroom", is_flag=True,
-              help="GitHub Classroom: append result=<base64 JSON> to $GITHUB_OUTPUT and exit 0 once written.")
+              help="Legacy GitHub Classroom reporter: append <exercise>=<base64 JSON> per exercise to $GITHUB_OUTPUT "
+                   "and exit 0 once every exercise is written.")
 def exercise_command(exercise: str, submission_path: Path | None, course: Path | None, hidden: bool,
                      as_json: bool, seed: int | None, classroom: bool) -> None:
     """Grade EXERCISE (ex03, 3, ex03_activations or all)."""
@@ -81,21 +82,33 @@ def exercise_command(exercise: str, submission_path: Path | None, course: Path |
     slugs = spec.resolve(exercise)
     server = SandboxServer().start()
     try:
-        from grader.grading import grade_exercise
+        from grader.ci.run import grade_each
         from grader.submission import load_submission
 
         submission = load_submission(submission_path or root / "exercises")
-        reports = [grade_exercise(spec, slug, submission, server, hidden=hidden, seed=seed) for slug in slugs]
+        if classroom:
+            outcomes = grade_each(spec, slugs, submission, server, hidden=hidden, seed=seed)
+            reports = [o.report for o in outcomes if o.report is not None]
+        else:
+            from grader.grading import grade_exercise
+
+            reports = [grade_exercise(spec, slug, submission, server, hidden=hidden, seed=seed) for slug in slugs]
     finally:
         server.close()
+    from grader.ci import actions
     from grader.writers import json_report, terminal
 
+    if actions.active():
+        from grader.spec import load_exercise
+
+        modules = {load_exercise(spec, s).id: (s, load_exercise(spec, s).module) for s in slugs}
+        actions.report(reports, submission, modules, None if as_json else sys.stdout)
     if classroom:
-        from grader.writers import classroom as classroom_writer
+        from grader.ci import legacy
 
         terminal.write(reports, sys.stdout)
-        if classroom_writer.write(reports) is not None:
-            sys.exit(EXIT_PASSED)
+        if legacy.write(reports) is not None:
+            sys.exit(EXIT_PASSED if len(reports) == len(slugs) else EXIT_INTERNAL)
     elif as_json:
         json_report.write(reports, sys.stdout, combined=exercise == "all")
         total = sum(r.score for r in reports)
@@ -149,17 +162,27 @@ def main(argv: list[str] | None = None) -> Any:
               help="The course folder (default: the nearest folder above with a course.yaml).")
 @click.option("--check", is_flag=True, help="Only check that the committed exercises/ match the generated stubs.")
 @click.option("--grader-requirement", metavar="SPEC", default=None,
-              help="What the Classroom workflow, the students' README and Gradescope's setup.sh pip-install as the "
-                   "grader: a git URL (git+https://...@TAG), a wheel path in the repository, a requirement. "
-                   "Default: a copy of this grader, written to OUT/.grader/ (and into the Gradescope bundle).")
-@click.option("--gradescope", "gradescope", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              metavar="BUNDLE.zip", help="Also build a Gradescope autograder bundle (OUT may then be left out).")
-@click.option("--gradescope-exercise", "gradescope_exercises", multiple=True, metavar="ID",
-              help="The exercises the Gradescope bundle grades (repeatable; default: all).")
+              help="What the workflows, the students' README, Gradescope's setup.sh and the Classroom 50 autograder "
+                   "pip-install as the grader: a git URL (git+https://...@TAG), a wheel path in the repository, a "
+                   "requirement. Default: a copy of this grader (in OUT/.grader/, and inside each bundle).")
 @click.option("--notebooks", is_flag=True, help="Also write OUT/notebooks/<exercise>.ipynb, one notebook per exercise.")
+@click.option("--workflow", type=click.Choice(["actions", "legacy", "none"]), default=None,
+              help="The workflow in OUT/.github/workflows/: actions (grade.yml: grade all on each push), legacy "
+                   "(classroom.yml for the retired GitHub Classroom reporter) or none. Default: actions, or none "
+                   "with --classroom50 (Classroom 50 adds its own).")
+@click.option("--classroom50", "classroom50", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="DIR", help="Also write a Classroom 50 autograder to DIR (autograder.py and a README).")
+@click.option("--classroom50-hidden", is_flag=True,
+              help="Put the hidden cases in the Classroom 50 autograder (it is public: students can read them).")
+@click.option("--gradescope", "gradescope", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="BUNDLE.zip", help="Also build a Gradescope autograder bundle.")
+@click.option("--exercise", "exercises", multiple=True, metavar="ID",
+              help="What the Classroom 50 autograder and the Gradescope bundle grade (repeatable; default: all).")
+@click.option("--gradescope-exercise", "gradescope_exercises", multiple=True, metavar="ID", hidden=True)
 def release_command(out: Path | None, course: Path | None, check: bool, grader_requirement: str | None,
-                    gradescope: Path | None, gradescope_exercises: tuple[str, ...], notebooks: bool) -> None:
-    """Write the students' template repository to OUT (no solutions, no hidden cases)."""
+                    notebooks: bool, workflow: str | None, classroom50: Path | None, classroom50_hidden: bool,
+                    gradescope: Path | None, exercises: tuple[str, ...], gradescope_exercises: tuple[str, ...]) -> None:
+    """Write the students' template repository to OUT (no solutions, no hidden cases), and CI bundles."""
     from grader.release import drift, release
     from grader.spec import load_course
 
@@ -171,15 +194,28 @@ def release_command(out: Path | None, course: Path | None, check: bool, grader_r
         if problems:
             click.echo("Regenerate the stubs with: grade release OUT, then copy OUT/exercises/ back.", err=True)
         sys.exit(EXIT_FAILED if problems else EXIT_PASSED)
-    if out is None and gradescope is None:
-        raise click.UsageError("OUT is required (or pass --check or --gradescope BUNDLE.zip)")
+    if out is None and gradescope is None and classroom50 is None:
+        raise click.UsageError("OUT is required (or pass --check, --gradescope BUNDLE.zip or --classroom50 DIR)")
+    if classroom50_hidden and classroom50 is None:
+        raise click.UsageError("--classroom50-hidden needs --classroom50 DIR")
+    chosen = exercises or ("all",)
     if out is not None:
-        written = release(spec, out, grader_requirement=grader_requirement, notebooks=notebooks)
+        kind = workflow or ("none" if classroom50 is not None else "actions")
+        written = release(spec, out, grader_requirement=grader_requirement, notebooks=notebooks, workflow=kind)
         click.echo(f"wrote {len(written)} files to {out}")
-    if gradescope is not None:
-        from grader.gradescope_bundle import build
+    if classroom50 is not None:
+        from grader.ci import classroom50 as c50
 
-        members = build(spec, gradescope, gradescope_exercises or ("all",), grader_requirement)
+        if classroom50_hidden:
+            click.echo("warning: the Classroom 50 autograder holds the hidden cases, and Classroom 50 publishes it "
+                       "on the organisation's public Pages site: students can read them there.", err=True)
+        files = c50.build(spec, classroom50, chosen, grader_requirement, hidden=classroom50_hidden)
+        size = files[0].stat().st_size / 2**20
+        click.echo(f"wrote the Classroom 50 autograder {files[0]} ({size:.2f} MB of the 10 MB cap) and its README")
+    if gradescope is not None:
+        from grader.ci.gradescope import build
+
+        members = build(spec, gradescope, gradescope_exercises or chosen, grader_requirement)
         click.echo(f"wrote the Gradescope autograder {gradescope} ({len(members)} files)")
 
 

@@ -54,6 +54,11 @@ def annotation(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def annotation_property(text: str) -> str:
+    """A workflow-command property (``file=``, ``title=``): also ``:`` and ``,`` escaped, which end a property."""
+    return annotation(text).replace(":", "%3A").replace(",", "%2C")
+
+
 def log_line(text: str) -> str:
     """Text for a CI log: every line that would start a workflow command (``::``) is defused."""
     return "\n".join((" " + line) if line.lstrip().startswith("::") else line for line in printable(text).split("\n"))

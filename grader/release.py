@@ -5,9 +5,11 @@ solution with every solution block replaced by ``raise NotImplementedError("TODO
 (:func:`grader.solutions.strip_solutions`). Solutions and hidden cases are never copied. ``--check``
 compares the committed ``exercises/`` with what release would write, so stubs cannot drift.
 
-The repository also gets the GitHub Classroom workflow (:mod:`grader.workflow`), the grader to install (a copy
-of this grader's source in ``.grader/`` unless a requirement is given, see :mod:`grader.install`) and, with
-``notebooks``, one notebook per exercise (:mod:`grader.notebook_release`).
+The repository also gets a workflow (``grade.yml`` for plain GitHub Actions, :mod:`grader.ci.actions`; or
+``classroom.yml`` for the retired Classroom reporter, :mod:`grader.ci.legacy`; or none, for Classroom 50, which
+adds its own), the grader to install (a copy of this grader's source in ``.grader/`` unless a requirement is
+given, see :mod:`grader.ci.install`) and, with ``notebooks``, one notebook per exercise
+(:mod:`grader.notebook_release`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.ci.install import CPU_INDEX, VENDORED, torch_requirement, write_source
 from grader.errors import SpecError, UsageError
-from grader.install import CPU_INDEX, VENDORED, torch_requirement, write_source
 from grader.notebook_release import exercise_notebook, notebook_path, write_notebook
 from grader.solutions import SolutionMarkerError, strip_solutions
 from grader.spec import CourseSpec, load_exercise
-from grader.workflow import classroom_workflow
 
 STUDENT_README = """# {title}
 
@@ -48,10 +49,15 @@ grade list        # the exercises
 ```
 
 `grade` shows, for each operation and each input, whether your gradient is right and, if not, what is
-wrong with it (for example "grad_weight is the transpose of the expected gradient"). Pushing to GitHub runs
-the same checks (the Actions tab shows your points); your final grade comes from the instructor's run,
-which also uses cases you cannot see.
+wrong with it (for example "grad_weight is the transpose of the expected gradient").{pushing} Your final grade
+comes from the instructor's run, which also uses cases you cannot see.
 """
+
+PUSHING = {
+    "actions": " Pushing to GitHub runs the same checks: the Actions tab shows your points, with each mistake on its line.",
+    "legacy": " Pushing to GitHub runs the same checks: the Actions tab shows your points.",
+    "none": "",
+}
 
 
 @dataclass(frozen=True)
@@ -84,12 +90,16 @@ cells, and a last cell that checks your work. Hand in the `.ipynb` file.
 """
 
 
-def release(course: CourseSpec, out: Path, grader_requirement: str | None = None, notebooks: bool = False) -> list[Path]:
+def release(course: CourseSpec, out: Path, grader_requirement: str | None = None, notebooks: bool = False,
+            workflow: str = "actions") -> list[Path]:
     """Write the student repository to ``out``; return the files written.
 
     ``grader_requirement`` is what the workflow and the README install as the grader (a git URL, a wheel path
     in the repository); without it, a copy of this grader goes to ``.grader/`` and that is installed.
+    ``workflow`` is ``actions`` (``grade.yml``), ``legacy`` (``classroom.yml``) or ``none``.
     """
+    if workflow not in PUSHING:
+        raise UsageError(f"unknown workflow {workflow!r}; choose actions, legacy or none")
     root = course.root.resolve()
     out = out.resolve()
     if out == root or root in out.parents:
@@ -121,9 +131,17 @@ def release(course: CourseSpec, out: Path, grader_requirement: str | None = None
     rows = "\n".join(f"| {s.split('_', 1)[0]} | {load_exercise(course, s).title} | `exercises/{s}/` |"
                      for s in course.exercises)
     readme_text = STUDENT_README.format(title=course.title, rows=rows, torch=torch_requirement(), index=CPU_INDEX,
-                                        grader=shlex.quote(grader), notebooks=NOTEBOOKS if notebooks else "")
+                                        grader=shlex.quote(grader), notebooks=NOTEBOOKS if notebooks else "",
+                                        pushing=PUSHING[workflow])
     written.append(_write(out / "README.md", readme_text))
-    written.append(_write(out / ".github" / "workflows" / "classroom.yml", classroom_workflow(course, grader)))
+    if workflow == "actions":
+        from grader.ci.actions import workflow as actions_workflow
+
+        written.append(_write(out / ".github" / "workflows" / "grade.yml", actions_workflow(grader)))
+    elif workflow == "legacy":
+        from grader.ci.legacy import workflow as legacy_workflow
+
+        written.append(_write(out / ".github" / "workflows" / "classroom.yml", legacy_workflow(course, grader)))
     written.append(_write(out / ".gitignore", "__pycache__/\n.venv/\n"))
     return sorted(set(written))
 

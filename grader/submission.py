@@ -84,6 +84,19 @@ class Submission:
     problem: str = ""
     refused: dict[str, str] = field(default_factory=dict)
 
+    def on_disk(self, slug: str, module: str) -> Path | None:
+        """The file on disk that is the module of exercise ``slug`` (a ``.py`` read from a folder or given alone),
+        for pointing at its lines; ``None`` for notebooks, zips and missing modules."""
+        if self.problem:
+            return None
+        origin = Path(self.origin)
+        if self.single:
+            found = origin if origin.is_file() else None
+        else:
+            path = _locate(list(self.files), slug, module)
+            found = origin / path if path and origin.is_dir() else None
+        return found if found is not None and found.suffix == ".py" else None
+
     def module(self, slug: str, module: str) -> Module | str:
         """The module for exercise ``slug``, or a message saying why there is none."""
         if self.problem:

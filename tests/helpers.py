@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from grader.results import Report, Row
+from grader.solutions import BEGIN
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
@@ -47,3 +48,18 @@ def line_of(path: Path, text: str) -> int:
         if text in line:
             return number
     raise AssertionError(f"{text!r} not in {path}")
+
+
+def solution_lines() -> set[str]:
+    """Every line inside a solution block of every solution module: none may reach the bundle."""
+    found = set()
+    for module in (ROOT / "solutions").glob("*/*.py"):
+        inside = False
+        for line in module.read_text().splitlines():
+            if line.strip().startswith(BEGIN):
+                inside = True
+            elif line.strip().startswith("# END SOLUTION"):
+                inside = False
+            elif inside and len(line.strip()) > 12:
+                found.add(line.strip())
+    return found

@@ -12,12 +12,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, SUBMISSIONS
+from helpers import ROOT, SUBMISSIONS, solution_lines
 
-from grader import gradescope_bundle
-from grader.install import CPU_INDEX, torch_requirement
+from grader.ci import gradescope as gradescope_bundle
+from grader.ci.install import CPU_INDEX, torch_requirement
 from grader.sandbox.client import SandboxServer
-from grader.solutions import BEGIN
 from grader.spec import CourseSpec
 
 TEST_FIELDS = {"name", "number", "score", "max_score", "status", "output", "visibility"}
@@ -28,21 +27,6 @@ def bundle(course: CourseSpec, tmp_path_factory: pytest.TempPathFactory) -> Path
     path = tmp_path_factory.mktemp("gradescope") / "autograder.zip"
     gradescope_bundle.build(course, path, ["ex04"])
     return path
-
-
-def _solution_lines() -> set[str]:
-    """Every line inside a solution block of every solution module: none may reach the bundle."""
-    found = set()
-    for module in (ROOT / "solutions").glob("*/*.py"):
-        inside = False
-        for line in module.read_text().splitlines():
-            if line.strip().startswith(BEGIN):
-                inside = True
-            elif line.strip().startswith("# END SOLUTION"):
-                inside = False
-            elif inside and len(line.strip()) > 12:
-                found.add(line.strip())
-    return found
 
 
 def test_bundle_holds_specs_and_hidden_cases_but_no_solution(bundle: Path, course: CourseSpec) -> None:
@@ -56,7 +40,7 @@ def test_bundle_holds_specs_and_hidden_cases_but_no_solution(bundle: Path, cours
     assert course_files == {"course/course.yaml", "course/solutions/ex04_linear/hidden.yaml",
                             *(f"course/exercises/{s}/exercise.yaml" for s in course.exercises)}
     assert not any(n.endswith(".py") and not n.startswith("grader-src/grader/") for n in names)
-    secret = _solution_lines()
+    secret = solution_lines()
     assert secret and not any(line in text for text in texts for line in secret)
     assert json.loads(texts[names.index("gradescope.json")]) == {"exercises": ["ex04_linear"], "hidden": True}
 

@@ -55,9 +55,8 @@ def test_a_marker_planted_in_every_solution_block_never_reaches_the_release(tmp_
     for slug in course.exercises:
         stubs = list((out / "exercises" / slug).glob("*.py"))
         assert stubs and all("raise NotImplementedError(" in s.read_text() for s in stubs)
-    workflow = (out / ".github" / "workflows" / "classroom.yml").read_text()
-    assert "autograding-grading-reporter@v1" in workflow
-    assert "runners: " + ",".join(s.split("_")[0] for s in course.exercises) in workflow
+    assert [p.name for p in (out / ".github" / "workflows").iterdir()] == ["grade.yml"]
+    assert "run: grade all" in (out / ".github" / "workflows" / "grade.yml").read_text()
 
 
 def test_check_notices_a_stub_that_drifted(tmp_path: Path) -> None:

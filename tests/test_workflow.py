@@ -1,4 +1,9 @@
-"""The GitHub Classroom workflow that release writes, read as GitHub reads it, and the points its reporter sums."""
+"""The workflows release writes, read as GitHub reads them, and replayed step by step.
+
+- ``classroom.yml`` (legacy): the retired Classroom reporter adds up each runner's ``tests[].score``; the replay
+  sums them the reporter's way and gets whole points, with an exercise the grader failed on keeping its maximum.
+- ``grade.yml`` (plain Actions): one cached install and one ``grade all`` step.
+"""
 
 from __future__ import annotations
 
@@ -6,61 +11,79 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Grade
 from helpers import ROOT
 
-from grader.install import CPU_INDEX, VENDORED, torch_requirement
+from grader.ci.install import CPU_INDEX, VENDORED, torch_requirement
+from grader.ci.legacy import REPORTER
 from grader.release import release
 from grader.spec import CourseSpec
-from grader.writers import classroom
 
-REPORTER = "classroom-resources/autograding-grading-reporter@v1"
-RESULT_REF = re.compile(r"^\$\{\{ steps\.(\w+)\.outputs\.result \}\}$")
+RESULT_REF = re.compile(r"^\$\{\{ steps\.(\w+)\.outputs\.(\w+) \}\}$")
 
 
 @pytest.fixture(scope="module")
 def released(course: CourseSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("classroom") / "student-repo"
-    release(course, out)
+    release(course, out, workflow="legacy")
     return out
 
 
-def _workflow(out: Path) -> dict:
-    return yaml.safe_load((out / ".github" / "workflows" / "classroom.yml").read_text())
+def _steps(out: Path, name: str = "classroom.yml") -> list[dict]:
+    data = yaml.safe_load((out / ".github" / "workflows" / name).read_text())
+    [job] = data["jobs"].values()
+    return job["steps"]
 
 
-def _decode(text: str) -> list[dict]:
-    return [json.loads(base64.b64decode(line.partition("=")[2])) for line in text.splitlines() if line.startswith("result=")]
+def _env() -> dict[str, str]:
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
-def _step_of(reference: str) -> str:
-    """``steps.ex03`` in ``${{ steps.ex03.outputs.result }}``, as Actions resolves it."""
-    match = RESULT_REF.match(reference)
-    assert match, reference
-    return match.group(1)
+def _outputs(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
 
 
-def reporter_points(runners: str, env: dict[str, str]) -> tuple[float, float]:
-    """What autograding-grading-reporter@v1 computes: per runner, decode ``<RUNNER>_RESULTS``, and over the
-    runners whose ``max_score`` is not 0, add up ``tests[].score`` and ``max_score``."""
+def reporter_points(runners: str, env: dict[str, str]) -> tuple[float, float, dict[str, str]]:
+    """What autograding-grading-reporter@v1 computes: per runner, decode ``<RUNNER>_RESULTS``; over the runners
+    whose ``max_score`` is not 0, add up ``tests[].score`` (a float running sum, as in JavaScript) and
+    ``max_score``. Also each runner's status."""
     total = maximum = 0.0
+    statuses = {}
     for runner in runners.split(","):
         results = json.loads(base64.b64decode(env[f"{runner.strip().upper()}_RESULTS"]))
+        statuses[runner] = results["status"]
         if not results["max_score"]:
             continue
         maximum += results["max_score"]
-        total += sum(test["score"] for test in results["tests"])
-    return total, maximum
+        for test in results["tests"]:
+            total += test["score"]
+    return total, maximum, statuses
 
 
-def test_workflow_matches_what_classroom_expects(released: Path, course: CourseSpec) -> None:
-    data = _workflow(released)
+def _replay(repo: Path, steps: list[dict], output: Path) -> tuple[float, float, dict[str, str]]:
+    """Run the Grade step's own ``run:`` line in ``repo``, then hand the outputs to the reporter as Actions would."""
+    grade = next(s for s in steps if s.get("id") == "grade")
+    done = subprocess.run(["bash", "-c", grade["run"]], cwd=repo, env={**_env(), "GITHUB_OUTPUT": str(output)},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    outputs = {"grade": _outputs(output)}
+    reporter = steps[-1]
+    env = {}
+    for name, ref in reporter["env"].items():
+        match = RESULT_REF.match(ref)
+        assert match, ref
+        env[name] = outputs[match.group(1)][match.group(2)]
+    return reporter_points(reporter["with"]["runners"], env)
+
+
+def test_the_legacy_workflow_is_what_classroom_expects(released: Path, course: CourseSpec) -> None:
+    data = yaml.safe_load((released / ".github" / "workflows" / "classroom.yml").read_text())
     ids = [slug.split("_", 1)[0] for slug in course.exercises]
     assert data["on"] == ["push", "repository_dispatch"]
     assert data["permissions"] == {"checks": "write", "actions": "read", "contents": "read"}
@@ -68,18 +91,19 @@ def test_workflow_matches_what_classroom_expects(released: Path, course: CourseS
     assert job["if"] == "github.actor != 'github-classroom[bot]'" and job["runs-on"] == "ubuntu-latest"
     steps = job["steps"]
     assert steps[0]["uses"] == "actions/checkout@v4"
-    graders = [s for s in steps if s.get("id")]
-    assert [s["id"] for s in graders] == ids and all(re.fullmatch(r"[A-Za-z0-9]+", i) for i in ids)
-    for step in graders:
-        assert step["run"] == f"grade {step['id']} --classroom || python -m grader.writers.classroom --error {step['id']}"
+    assert steps[1]["uses"] == "actions/setup-python@v5" and steps[1]["with"]["cache"] == "pip"
+    assert steps[1]["with"]["cache-dependency-path"] == ".github/workflows/classroom.yml"
+    [grade] = [s for s in steps if s.get("id")]  # one grading step: one torch import, not eleven
+    assert grade["id"] == "grade" and grade["run"].startswith("grade all --classroom || python -m grader.ci.legacy --error ")
+    assert grade["run"].split("--error ")[1].split() == [
+        "ex01=8", "ex02=28", "ex03=20", "ex04=9", "ex05=16", "ex06=12", "ex07=6", "ex08=8", "ex09=8", "ex10=4", "ex11=8"]
     reporter = steps[-1]
     assert reporter["uses"] == REPORTER and reporter["with"]["runners"] == ",".join(ids)
-    assert reporter["env"] == {f"{i.upper()}_RESULTS": f"${{{{ steps.{i}.outputs.result }}}}" for i in ids}
+    assert reporter["env"] == {f"{i.upper()}_RESULTS": f"${{{{ steps.grade.outputs.{i} }}}}" for i in ids}
 
 
-def test_workflow_installs_cpu_torch_and_the_copied_grader(released: Path) -> None:
-    steps = _workflow(released)["jobs"]["run-autograding-tests"]["steps"]
-    install = next(s for s in steps if "pip install" in s.get("run", ""))
+def test_workflows_install_cpu_torch_and_the_copied_grader(released: Path) -> None:
+    install = next(s for s in _steps(released) if "pip install" in s.get("run", ""))
     lines = install["run"].splitlines()
     assert f"python -m pip install {torch_requirement()} --index-url {CPU_INDEX}" in lines
     assert lines[-1] == f"python -m pip install ./{VENDORED}"
@@ -91,61 +115,47 @@ def test_workflow_installs_cpu_torch_and_the_copied_grader(released: Path) -> No
 
 def test_a_grader_requirement_is_installed_verbatim_and_nothing_is_copied(course: CourseSpec, tmp_path: Path) -> None:
     spec = "grader @ git+https://example.org/course/grader.git@v1"
-    release(course, tmp_path / "out", grader_requirement=spec)
-    text = (tmp_path / "out" / ".github" / "workflows" / "classroom.yml").read_text()
-    assert f"python -m pip install '{spec}'" in yaml.safe_load(text)["jobs"]["run-autograding-tests"]["steps"][2]["run"]
+    release(course, tmp_path / "out", grader_requirement=spec, workflow="legacy")
+    install = next(s for s in _steps(tmp_path / "out") if "pip install" in s.get("run", ""))
+    assert f"python -m pip install '{spec}'" in install["run"]
     assert not (tmp_path / "out" / VENDORED).exists()
     assert spec in (tmp_path / "out" / "README.md").read_text()
 
 
-def test_reporter_points_are_the_reports_points(released: Path, grade: Grade, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each step writes its own $GITHUB_OUTPUT; the reporter's env maps runners to those outputs."""
-    reports = {"ex01": grade(ROOT / "exercises", "ex01"), "ex03": grade(ROOT / "solutions", "ex03"),
-               "ex04": grade("linear_bias_not_summed", "ex04")}
-    reporter = _workflow(released)["jobs"]["run-autograding-tests"]["steps"][-1]
-    outputs: dict[str, str] = {}
-    for runner in reporter["with"]["runners"].split(","):
-        out = tmp_path / f"{runner}.out"
-        if runner in reports:
-            classroom.write([reports[runner]], out)
-        else:  # the workflow's fallback for a step whose grading failed
-            monkeypatch.setenv("GITHUB_OUTPUT", str(out))
-            assert classroom.main(["--error", runner]) == 0
-        [outputs[runner]] = [line.partition("=")[2] for line in out.read_text().splitlines()]
-    env = {name: outputs[_step_of(ref)] for name, ref in reporter["env"].items()}
-    points, maximum = reporter_points(reporter["with"]["runners"], env)
-    assert points == pytest.approx(sum(r.score for r in reports.values()), abs=1e-6)
-    assert maximum == pytest.approx(sum(r.max_score for r in reports.values()))
-    assert 0 < points < maximum
-    statuses = {r: json.loads(base64.b64decode(v))["status"] for r, v in outputs.items()}
-    assert statuses["ex01"] == "fail" and statuses["ex03"] == "pass" and statuses["ex02"] == "error"
+def test_replayed_legacy_run_adds_up_to_whole_points_and_an_error_keeps_its_maximum(
+        released: Path, tmp_path: Path) -> None:
+    """The solutions in the student repository, with ex02's spec broken: ex02 is an ``error`` result worth 0 of
+    its 28 points; the ten others add up, in the reporter's float sum, to exactly 99."""
+    repo = tmp_path / "repo"
+    shutil.copytree(released, repo)
+    for solution in (ROOT / "solutions").glob("*/*.py"):
+        shutil.copyfile(solution, repo / "exercises" / solution.parent.name / solution.name)
+    (repo / "exercises" / "ex02_elementwise" / "exercise.yaml").write_text("id: ex02\ntitle: [\n")
+    points, maximum, statuses = _replay(repo, _steps(repo), tmp_path / "github_output")
+    assert (points, maximum) == (99.0, 127.0)
+    assert statuses == {**{f"ex{i:02d}": "pass" for i in range(1, 12)}, "ex02": "error"}
 
 
-def test_the_step_command_runs_in_the_released_repository(released: Path, tmp_path: Path) -> None:
-    """The exact ``run:`` line of step ex04 in the student repository: stubs score 0, exit 0, result written;
-    with a broken spec, ``grade`` fails and the fallback still writes an ``error`` result."""
-    step = next(s for s in _workflow(released)["jobs"]["run-autograding-tests"]["steps"] if s.get("id") == "ex04")
-    output = tmp_path / "github_output"
-    env = {**os.environ, "GITHUB_OUTPUT": str(output), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(["bash", "-c", step["run"]], cwd=released, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "not_implemented" in done.stdout and "Score: 0 / 9" in done.stdout
-    [result] = _decode(output.read_text())
-    assert result["status"] == "fail" and result["max_score"] == 9 and sum(t["score"] for t in result["tests"]) == 0
+def test_replayed_legacy_run_with_a_broken_course_reports_every_maximum(released: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(released, repo)
+    (repo / "course.yaml").write_text("id: [\n")
+    points, maximum, statuses = _replay(repo, _steps(repo), tmp_path / "github_output")
+    assert (points, maximum) == (0.0, 127.0) and set(statuses.values()) == {"error"}
 
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "course.yaml").write_text((released / "course.yaml").read_text())
-    (broken / "exercises" / "ex04_linear").mkdir(parents=True)
-    (broken / "exercises" / "ex04_linear" / "exercise.yaml").write_text("id: ex04\ntitle: [\n")
-    for slug in yaml.safe_load((released / "course.yaml").read_text())["exercises"]:
-        (broken / "exercises" / slug).mkdir(exist_ok=True)
-    output.unlink()
-    done = subprocess.run(["bash", "-c", step["run"]], cwd=broken, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "exercise.yaml" in done.stderr
-    [result] = _decode(output.read_text())
-    assert result["status"] == "error" and result["max_score"] == 0 and result["tests"][0]["status"] == "error"
+
+def test_the_actions_workflow_grades_once_and_fails_until_every_check_passes(course: CourseSpec, tmp_path: Path) -> None:
+    out = tmp_path / "repo"
+    release(course, out)
+    data = yaml.safe_load((out / ".github" / "workflows" / "grade.yml").read_text())
+    [job] = data["jobs"].values()
+    assert data["permissions"] == {"contents": "read"} and job["runs-on"] == "ubuntu-latest"
+    steps = job["steps"]
+    assert [s.get("uses") for s in steps[:2]] == ["actions/checkout@v4", "actions/setup-python@v5"]
+    assert steps[1]["with"]["cache"] == "pip" and steps[1]["with"]["cache-dependency-path"] == ".github/workflows/grade.yml"
+    assert steps[-1]["run"] == "grade all"
+    done = subprocess.run(["bash", "-c", "grade ex01"], cwd=out, env=_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "not_implemented" in done.stdout
 
 
 def test_this_projects_ci_runs_make_test_on_every_supported_python() -> None:

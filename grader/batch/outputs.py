@@ -14,7 +14,7 @@ from grader.batch import LMS_NAMES
 from grader.batch.record import Assignment, ClassRecords
 from grader.batch.roster import Roster
 from grader.batch.state import write_atomic
-from grader.writers import classroom
+from grader.ci import legacy as classroom
 
 Writer = Callable[[ClassRecords, Path], Path]
 

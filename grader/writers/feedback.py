@@ -148,21 +148,29 @@ def markdown(record: StudentRecord) -> str:
     if record.error:
         lines += [markdown_inline(_error_text(record)), ""]
     for report in record.reports:
-        lines += [f"## {report.exercise} · {markdown_inline(report.title)}: "
-                  f"{points(report.score)} / {points(report.max_score)}", ""]
-        if report.exercise in record.problems:
-            lines += ["Your submission could not be used for this exercise:", "",
-                      markdown_block(log_line(record.problems[report.exercise])), ""]
-            continue
-        for table in tables(report):
-            lines += _markdown_table(table)
+        lines += report_markdown(report, problem=record.problems.get(report.exercise, ""))
     if record.output:
         lines += ["## What your code printed", "", markdown_block(log_line(record.output)), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _markdown_table(table: TargetTable) -> list[str]:
-    lines = [f"### {markdown_inline(table.target)}", ""]
+def report_markdown(report: Report, level: int = 2, problem: str = "") -> list[str]:
+    """One exercise in Markdown: a heading with its points, then per target the table, each mistake and its hint.
+
+    ``problem`` is why the submission could not be used for it, if it could not; ``level`` is the heading's.
+    """
+    lines = [f"{'#' * level} {report.exercise} · {markdown_inline(report.title)}: "
+             f"{points(report.score)} / {points(report.max_score)}", ""]
+    if problem:
+        return lines + ["Your submission could not be used for this exercise:", "",
+                        markdown_block(log_line(problem)), ""]
+    for table in tables(report):
+        lines += _markdown_table(table, level + 1)
+    return lines
+
+
+def _markdown_table(table: TargetTable, level: int = 3) -> list[str]:
+    lines = [f"{'#' * level} {markdown_inline(table.target)}", ""]
     if table.whole:
         lines += [" · ".join(f"{check} {markdown_inline(value)}" for check, value in table.whole), ""]
     if table.inputs:

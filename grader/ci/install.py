@@ -14,11 +14,15 @@ validated the course with.
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import json
 import shlex
+import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from grader.errors import UsageError
+from grader.spec import CourseSpec
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 DEFAULT_TORCH = "2.13.0"
@@ -53,7 +57,7 @@ def source_files() -> dict[str, bytes]:
     except importlib.metadata.PackageNotFoundError:
         raise UsageError("the grader is not installed as a package, so release cannot copy it; "
                          "pass --grader-requirement SPEC (a git URL or a wheel)") from None
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     files = {f"grader/{path.relative_to(package).as_posix()}": path.read_bytes()
              for path in sorted(package.rglob("*.py")) if "__pycache__" not in path.parts}
     files["pyproject.toml"] = _pyproject(dist).encode("utf-8")
@@ -69,6 +73,34 @@ def write_source(dest: Path) -> list[Path]:
         path.write_bytes(data)
         written.append(path)
     return written
+
+
+def course_files(course: CourseSpec, hidden_for: Iterable[str] = ()) -> dict[str, bytes]:
+    """What a CI bundle carries of a course, under ``course/``: ``course.yaml``, every ``exercise.yaml`` (course.yaml
+    lists them all) and the hidden cases of the exercises in ``hidden_for``. Never a solution module or a stub."""
+    root = course.root
+    files = {"course/course.yaml": (root / "course.yaml").read_bytes()}
+    for slug in course.exercises:
+        files[f"course/exercises/{slug}/exercise.yaml"] = (root / "exercises" / slug / "exercise.yaml").read_bytes()
+    for slug in hidden_for:
+        hidden = root / "solutions" / slug / "hidden.yaml"
+        if hidden.is_file():
+            files[f"course/solutions/{slug}/hidden.yaml"] = hidden.read_bytes()
+    return files
+
+
+def zip_bytes(files: dict[str, bytes], executable: Iterable[str] = ()) -> bytes:
+    """A zip of ``files`` whose bytes depend only on them: members sorted, dated 1980-01-01, deflated; the names
+    in ``executable`` get mode 755, the rest 644."""
+    scripts = set(executable)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = (0o100755 if name in scripts else 0o100644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, files[name])
+    return buffer.getvalue()
 
 
 def _pyproject(dist: importlib.metadata.Distribution) -> str:

@@ -4,11 +4,11 @@ The bundle, which Gradescope unzips into ``/autograder/source``::
 
     setup.sh          run once while Gradescope builds the image: Python, torch (CPU, pinned) and the grader,
                       in a virtual environment ``.venv`` beside it
-    run_autograder    run per submission; ends in ``python -m grader.gradescope_bundle run``
+    run_autograder    run per submission; ends in ``python -m grader.ci.gradescope run``
     gradescope.json   the exercises this assignment grades, and that hidden cases are used
     course/           course.yaml, exercises/<slug>/exercise.yaml and solutions/<slug>/hidden.yaml: specs only,
                       never a solution module or a stub
-    grader-src/       a copy of this grader (:mod:`grader.install`), unless a requirement was given
+    grader-src/       a copy of this grader (:mod:`grader.ci.install`), unless a requirement was given
 
 :func:`run` grades ``/autograder/submission`` with hidden cases and writes ``/autograder/results/results.json``
 with :mod:`grader.writers.gradescope`, the same document ``grade batch --lms gradescope`` writes (hidden rows
@@ -22,17 +22,15 @@ run the real ``run_autograder`` against a fake tree in a temporary folder.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import time
-import zipfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grader.install import install_lines, source_files
+from grader.ci.install import course_files, install_lines, source_files, zip_bytes
 from grader.spec import CourseSpec
 
 if TYPE_CHECKING:
@@ -41,8 +39,6 @@ if TYPE_CHECKING:
 
 CONFIG = "gradescope.json"
 SOURCE = "grader-src"
-_EXECUTABLE = 0o100755 << 16
-_FILE = 0o100644 << 16
 
 SETUP = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, while it builds the autograder image (Ubuntu, with network access):
@@ -62,7 +58,7 @@ RUN = """#!/usr/bin/env bash
 set -euo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PYTHON="${GRADER_PYTHON:-$ROOT/source/.venv/bin/python}"
-exec "$PYTHON" -I -m grader.gradescope_bundle run --root "$ROOT"
+exec "$PYTHON" -I -m grader.ci.gradescope run --root "$ROOT"
 """
 
 
@@ -70,14 +66,7 @@ def bundle_files(course: CourseSpec, exercises: Sequence[str] = ("all",),
                  grader_requirement: str | None = None) -> dict[str, bytes]:
     """Every file of the bundle, by path in the zip, for the exercises named (ids, numbers, slugs or ``all``)."""
     slugs = list(dict.fromkeys(slug for name in exercises for slug in course.resolve(name)))
-    root = course.root
-    files = {"course/course.yaml": (root / "course.yaml").read_bytes()}
-    for slug in course.exercises:  # every spec, because course.yaml lists them all
-        files[f"course/exercises/{slug}/exercise.yaml"] = (root / "exercises" / slug / "exercise.yaml").read_bytes()
-    for slug in slugs:
-        hidden = root / "solutions" / slug / "hidden.yaml"
-        if hidden.is_file():
-            files[f"course/solutions/{slug}/hidden.yaml"] = hidden.read_bytes()
+    files = course_files(course, hidden_for=slugs)
     if grader_requirement is None:
         files.update({f"{SOURCE}/{name}": data for name, data in source_files().items()})
     install = "\n".join(install_lines(".venv/bin/python", grader_requirement or f"./{SOURCE}"))
@@ -94,15 +83,9 @@ def build(course: CourseSpec, bundle: Path, exercises: Sequence[str] = ("all",),
     Members are sorted and dated 1980-01-01, so the same course builds the same bytes.
     """
     files = bundle_files(course, exercises, grader_requirement)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in sorted(files):
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = _EXECUTABLE if name in ("setup.sh", "run_autograder") else _FILE
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, files[name])
+    data = zip_bytes(files, executable=("setup.sh", "run_autograder"))
     bundle.parent.mkdir(parents=True, exist_ok=True)
-    bundle.write_bytes(buffer.getvalue())
+    bundle.write_bytes(data)
     return sorted(files)
 
 
@@ -153,7 +136,7 @@ def _grade(root: Path, server: Server | None) -> list[Report]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.gradescope_bundle",
+    parser = argparse.ArgumentParser(prog="python -m grader.ci.gradescope",
                                      description="Run the Gradescope autograder of a bundle.")
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="grade ROOT/submission and write ROOT/results/results.json")
