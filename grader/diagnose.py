@@ -47,10 +47,18 @@ HINTS = {
 class Verdict:
     code: str
     message: str
+    hint: str = ""
+    """Shown instead of the code's hint in :data:`HINTS` when set."""
 
     @property
     def passed(self) -> bool:
         return self.code == "ok"
+
+
+UNUSABLE_HINT = ("Fix what the message names (the line shown, the file's encoding, the notebook), or hand in "
+                 "exercises/{slug}/{module}, {slug}/{module} or {module} alone, one .ipynb, or a .zip of these.")
+"""The hint of every row of a submission that could not be used (kept out of :data:`HINTS`, which lists the
+diagnosis codes a spec may expect)."""
 
 
 def shape_verdict(label: str, got: np.ndarray, input_shape: tuple[int, ...], want: np.ndarray,

@@ -13,7 +13,7 @@ import numpy as np
 from grader.cases import Case, build_cases, training_data
 from grader.checks import CHECKS, Context
 from grader.checks.training import training_row
-from grader.diagnose import Verdict
+from grader.diagnose import UNUSABLE_HINT, Verdict
 from grader.integrity.static import findings_for
 from grader.probe import Failure, Observation, build_job, observe, observe_training
 from grader.results import Report, Row
@@ -36,7 +36,8 @@ def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | st
     """Grade one module (or, given a message, an unusable submission) against every target (or ``only`` one)."""
     rows: list[Row] = []
     printed: list[str] = []
-    source: Module | Failure = Failure("exception", module) if isinstance(module, str) else module
+    hint = UNUSABLE_HINT.format(slug=exercise.slug, module=exercise.module)
+    source: Module | Failure = Failure("exception", module, hint) if isinstance(module, str) else module
     for index, target in enumerate(exercise.targets):
         if only is not None and target.name != only:
             continue

@@ -25,7 +25,7 @@ from typing import Any
 
 from grader.errors import UsageError
 from grader.escape import html
-from grader.notebook import notebook_to_source
+from grader.notebook import NotebookError, cell_code, is_ipython_line, notebook_to_source
 from grader.results import Report
 from grader.sandbox.client import SandboxServer
 from grader.spec import CourseSpec, find_course, load_course, load_exercise
@@ -89,7 +89,12 @@ def collect(shell: Any, course: CourseSpec, slug: str, notebook: Path | None) ->
     ran = "the cells you ran in this kernel"
     if path is None:
         return Source(strip_grader(join_cells(cells))[0], ran)
-    saved = notebook_to_source(path.read_bytes(), path.name)
+    try:
+        saved = notebook_to_source(path.read_bytes(), path.name)
+    except NotebookError as exc:
+        if notebook is not None or not cells:
+            raise
+        return Source(strip_grader(join_cells(cells))[0], ran, f"{exc}, so {ran} were graded.")
     stale = _stale(_defining_cells(shell, [t.name for t in load_exercise(course, slug).targets]), saved)
     if notebook is None and stale and cells:
         return Source(strip_grader(join_cells(cells))[0], ran,
@@ -114,12 +119,15 @@ def history_cells(shell: Any) -> list[str]:
 def join_cells(cells: list[str]) -> str:
     """Cells joined into one module, as CONTRACT section 6 joins a notebook's code cells.
 
-    ``%`` and ``!`` lines are dropped; a cell that is not valid Python (a typo the kernel refused, ``obj?``)
-    is left out, since it defined nothing in the kernel either.
+    The rules of :mod:`grader.notebook` apply (``%%bash`` cells, ``%``, ``!`` and ``obj?`` lines are left out);
+    a cell that is still not valid Python (a typo the kernel refused) is left out too, since it defined
+    nothing in the kernel either.
     """
     chunks = []
     for number, cell in enumerate(cells, start=1):
-        text = "\n".join(line for line in cell.splitlines() if not line.lstrip().startswith(("%", "!")))
+        text = cell_code(cell)
+        if text is None:
+            continue
         try:
             ast.parse(text)
         except (SyntaxError, ValueError):
@@ -185,10 +193,11 @@ def _defining_cells(shell: Any, names: list[str]) -> dict[str, str]:
 
 
 def _stale(defining: dict[str, str], saved: str) -> list[str]:
-    """The targets whose defining cell, as run, is not in the saved file's code (``%``/``!`` lines aside)."""
+    """The targets whose defining cell, as run, is not in the saved file's code (IPython-only lines aside)."""
     def normal(text: str) -> str:
         keep = (line.rstrip() for line in text.splitlines())
-        return "\n".join(line for line in keep if line and not line.lstrip().startswith(("%", "!", "get_ipython()")))
+        return "\n".join(line for line in keep
+                         if line and not is_ipython_line(line) and not line.lstrip().startswith("get_ipython()"))
 
     saved_text = normal(saved)
     return [name for name, cell in defining.items() if normal(cell) not in saved_text]

@@ -23,10 +23,12 @@ from grader.spec import Limits, TargetSpec
 
 @dataclass(frozen=True)
 class Failure:
-    """Why something produced no usable numbers: a CONTRACT section 5 code and a message."""
+    """Why something produced no usable numbers: a CONTRACT section 5 code and a message (and, where the code's
+    usual hint would not fit, the hint to show instead)."""
 
     code: str
     message: str
+    hint: str = ""
 
 
 @dataclass(frozen=True)

@@ -267,6 +267,7 @@ def _load_exercise(course: CourseSpec, slug: str, hidden: bool) -> ExerciseSpec:
     module = node.get("module", str)
     if not module.endswith(".py") or "/" in module:
         raise node.fail("module", f"expected a file name like linear.py, got {module!r}")
+    _check_module(node, course.root, slug, module)
     targets = [_target(t, course) for t in node.children("targets")]
     if not targets:
         raise node.fail("targets", "expected at least one target")
@@ -281,6 +282,30 @@ def _load_exercise(course: CourseSpec, slug: str, hidden: bool) -> ExerciseSpec:
                                             f"got {name!r}")
     return ExerciseSpec(id=ex_id, slug=slug, title=node.get("title", str), module=module, folder=folder,
                         targets=tuple(targets), mutants=mutants, forbid=tuple(forbid))
+
+
+def _check_module(node: Node, root: Path, slug: str, module: str) -> None:
+    """In an instructor's course, ``module`` must be a file of ``exercises/<slug>/`` or ``solutions/<slug>/``.
+
+    The check runs only where ``solutions/<slug>/`` holds a ``.py`` file: a student's checkout (no solutions)
+    and the specs-only copies in the Gradescope and Classroom 50 bundles are not checked, since there a missing
+    module is the student's to fix (the rows say "no linear.py found") rather than a mistake in the spec.
+    """
+    places = [root / "exercises" / slug, root / "solutions" / slug]
+    if not _python_files(places[1]) or any((place / module).is_file() for place in places):
+        return
+    found = [f"{place.parent.name}/{slug}/ holds {', '.join(names)}" for place in places
+             if (names := _python_files(place))]
+    raise node.fail("module", f"{module} is in neither exercises/{slug}/ nor solutions/{slug}/ ("
+                              + "; ".join(found) + ")")
+
+
+def _python_files(folder: Path) -> list[str]:
+    """The names of the ``.py`` files directly in ``folder`` (none when it does not exist), sorted."""
+    try:
+        return sorted(p.name for p in folder.iterdir() if p.suffix == ".py" and p.is_file())
+    except OSError:
+        return []
 
 
 def _mutant(node: Node, targets: set[str]) -> MutantSpec:

@@ -1,9 +1,14 @@
 """A submission path (file, folder, repository, notebook or zip) becomes source text in memory.
 
 Nothing here executes student code. Zips are read in memory: members with absolute paths or ``..`` are
-ignored, and sizes are capped, so a zip-slip or a zip bomb cannot write or exhaust anything. A submission that
-exists but cannot be used is still a :class:`Submission`, whose ``problem`` says why; it is graded to zero with
-that message.
+ignored, and sizes are capped, so a zip-slip or a zip bomb cannot write or exhaust anything. A notebook loses
+its outputs as soon as it is read (:func:`grader.notebook.strip_outputs`): the limit that matters, on code,
+applies to what is left, and a much larger one on the file as stored bounds the memory a plot can take. A
+submission that exists but cannot be used is still a :class:`Submission`, whose ``problem`` says why; it is
+graded to zero with that message.
+
+Messages for the student name files by their path inside the submission, never the instructor's folders: the
+path as given stays in :attr:`Submission.origin`, for the instructor's logs and records.
 
 Symbolic links, and files that are not regular files (a named pipe, a device), are never read as a student's
 source, so nothing outside a submission (``/etc/shadow``, a classmate's folder) can reach a report:
@@ -29,13 +34,17 @@ import os
 import stat
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 
 from grader.errors import UsageError
-from grader.notebook import NotebookError, notebook_to_source
+from grader.notebook import NotebookError, notebook_to_source, strip_outputs
 
 MAX_FILE = 4 * 1024 * 1024
-MAX_TOTAL = 64 * 1024 * 1024
+"""Code: a ``.py`` file, or the code cells of a notebook."""
+MAX_RAW = 64 * 1024 * 1024
+"""A notebook (outputs included) or a zip, as stored."""
+MAX_TOTAL = 128 * 1024 * 1024
+"""All the bytes read for one submission."""
 MAX_FILES = 2000
 KEPT_SUFFIXES = (".py", ".ipynb")
 SKIPPED_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".ipynb_checkpoints", "solutions"}
@@ -57,7 +66,7 @@ class Module:
     Attributes:
         files: relative path to bytes; the module itself is under the spec's module name.
         source: the module's text.
-        origin: where it came from, for messages.
+        origin: where it came from, as a path inside the submission (``erin/exercises/ex04_linear/linear.py``).
     """
 
     files: dict[str, bytes]
@@ -70,12 +79,13 @@ class Submission:
     """Student files in memory.
 
     Attributes:
-        origin: the path as given.
+        origin: the path as given (for the instructor; student messages use :attr:`label`).
         files: relative posix path to bytes (``.py`` and ``.ipynb`` only).
         single: a lone file (``.py`` or notebook) that is the module for whatever exercise is graded.
         problem: why the submission cannot be used at all (corrupt zip, ...), or ``""``.
-        refused: relative posix path to the message saying why that file was not read (a symlink leaving the
-            submission, a pipe); the rows of an exercise whose module it is carry that message.
+        refused: relative posix path to the message saying why that file was not read or kept (a symlink
+            leaving the submission, a pipe, a ``.ipynb`` that is no notebook); the rows of an exercise whose
+            module it is carry that message.
     """
 
     origin: str
@@ -83,6 +93,11 @@ class Submission:
     single: str = ""
     problem: str = ""
     refused: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The submission's own name (``erin``, ``erin.zip``), with no folder of the instructor's around it."""
+        return PurePath(self.origin).name
 
     def on_disk(self, slug: str, module: str) -> Path | None:
         """The file on disk that is the module of exercise ``slug`` (a ``.py`` read from a folder or given alone),
@@ -106,31 +121,53 @@ class Submission:
         else:
             path = _locate([*self.files, *(p for p in self.refused if p.endswith(KEPT_SUFFIXES))], slug, module)
             if not path:
-                return (f"no {module} found in {self.origin}; expected exercises/{slug}/{module}, "
-                        f"{slug}/{module} or {module}" + _not_read(self.refused))
+                return missing(module, slug, self.label) + _not_read(self.refused)
             if path in self.refused:
                 return self.refused[path]
-        raw = self.files[path]
-        if path.endswith(".ipynb"):
-            try:
-                text = notebook_to_source(raw, PurePosixPath(path).name)
-            except NotebookError as exc:
-                return str(exc)
-        else:
-            bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # Windows editors add one
-            try:
-                text = raw[bom:].decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return (f"{PurePosixPath(path).name} is not UTF-8 text (byte 0x{raw[bom + exc.start]:02x} at position "
-                        f"{bom + exc.start}): save it with UTF-8 encoding")
-        problem = _syntax_problem(text, module)
+        text, problem = _module_text(PurePosixPath(path).name, self.files[path])
+        problem = problem or _syntax_problem(text, module)
         if problem:
             return problem
         folder = str(PurePosixPath(path).parent)
         siblings = {PurePosixPath(p).name: b for p, b in self.files.items()
                     if str(PurePosixPath(p).parent) == folder and p.endswith(".py") and p != path}
         siblings.pop(module, None)
-        return Module(files={**siblings, module: text.encode("utf-8")}, source=text, origin=f"{self.origin}:{path}")
+        return Module(files={**siblings, module: text.encode("utf-8")}, source=text, origin=self._inside(path))
+
+    def _inside(self, path: str) -> str:
+        """``path`` (a key of :attr:`files`) prefixed with the submission's name, unless that is the file itself."""
+        return path if self.single and self.label == path else str(PurePosixPath(self.label or ".", path))
+
+
+def missing(module: str, slug: str, label: str) -> str:
+    """The message for a submission without the module: where it was looked for, and what would be found."""
+    where = f"the submission ({label})" if label else "the submission"
+    return (f"no {module} found in {where}; expected exercises/{slug}/{module} (a repository), {slug}/{module} "
+            f"or {module} (a folder or a lone file), or one .ipynb notebook on its own")
+
+
+def _module_text(name: str, raw: bytes) -> tuple[str, str]:
+    """The text of a ``.py`` file or the code of a notebook, and ``""``; or ``""`` and why there is none."""
+    if name.endswith(".ipynb"):
+        try:
+            text = notebook_to_source(raw, name)
+        except NotebookError as exc:
+            return "", str(exc)
+        if len(text.encode("utf-8")) > MAX_FILE:
+            return "", f"the code cells of {name} are larger than {_mib(MAX_FILE)}: the grader does not read them"
+        return text, ""
+    if len(raw) > MAX_FILE:
+        return "", refusal(name, f"is larger than {_mib(MAX_FILE)}")
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # Windows editors add one
+    try:
+        return raw[bom:].decode("utf-8"), ""
+    except UnicodeDecodeError as exc:
+        return "", (f"{name} is not UTF-8 text (byte 0x{raw[bom + exc.start]:02x} at position {bom + exc.start}): "
+                    "save it with UTF-8 encoding")
+
+
+def _mib(size: int) -> str:
+    return f"{size // 1024 // 1024} MiB" if size >= 1024 * 1024 else f"{size // 1024} KiB"
 
 
 def refusal(name: str, reason: str) -> str:
@@ -164,14 +201,33 @@ def load_submission(path: Path, *, within: Path | None = None) -> Submission:
     if real.is_dir():
         files, refused = _read_folder(real)
         return Submission(origin=str(path), files=files, refused=refused)
-    raw = _read_regular(real)
+    raw = _read_regular(real, _limit(path.name))
     if isinstance(raw, str):
         return Submission(origin=str(path), problem=refusal(path.name, raw))
     if path.suffix == ".zip":
         return _from_zip(str(path), raw)
-    if path.suffix in KEPT_SUFFIXES:
-        return Submission(origin=str(path), files={path.name: raw}, single=path.name)
-    return Submission(origin=str(path), problem=f"{path.name} is not a .py, .ipynb or .zip file")
+    if path.suffix not in KEPT_SUFFIXES:
+        return Submission(origin=str(path), problem=f"{path.name} is not a .py, .ipynb or .zip file")
+    kept = _kept(path.name, raw)
+    if isinstance(kept, str):
+        return Submission(origin=str(path), problem=kept)
+    return Submission(origin=str(path), files={path.name: kept}, single=path.name)
+
+
+def _limit(name: str) -> int:
+    """How many bytes of the file ``name`` are read: notebooks and zips are capped as stored, code as code."""
+    return MAX_RAW if name.endswith((".ipynb", ".zip")) else MAX_FILE
+
+
+def _kept(name: str, data: bytes) -> bytes | str:
+    """What is kept in memory of the file ``name``: a notebook without its outputs, other files as they are;
+    or the message saying that a ``.ipynb`` is not a notebook."""
+    if not name.endswith(".ipynb"):
+        return data
+    try:
+        return strip_outputs(data, name)
+    except NotebookError as exc:
+        return str(exc)
 
 
 def _locate(files: list[str], slug: str, module: str) -> str:
@@ -227,13 +283,12 @@ def _link_reason(path: Path, within: Path | None) -> str:
     return ""
 
 
-def _read_regular(path: Path) -> bytes | str:
-    """The bytes of the regular file ``path`` (a symlink is not followed), or why it was not read.
+def _read_regular(path: Path, limit: int) -> bytes | str:
+    """The bytes of the regular file ``path`` (a symlink is not followed) up to ``limit``, or why it was not read.
 
     A pipe or a device is never opened (opening a FIFO blocks; reading ``/dev/zero`` never ends); the check is
     repeated on the open descriptor, in case the file was swapped in between.
     """
-    too_large = f"is larger than {MAX_FILE // 1024 // 1024} MiB"
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             return NOT_REGULAR
@@ -244,16 +299,16 @@ def _read_regular(path: Path) -> bytes | str:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return NOT_REGULAR
         try:
-            data = handle.read(MAX_FILE + 1)
+            data = handle.read(limit + 1)
         except OSError as exc:
             return f"could not be read ({exc.strerror or type(exc).__name__})"
-    return too_large if len(data) > MAX_FILE else data
+    return f"is larger than {_mib(limit)}" if len(data) > limit else data
 
 
 def _read_member(path: Path, base: Path) -> bytes | str:
     """A file inside the folder ``base`` (resolved): its bytes, or why it was not read."""
     if not path.is_symlink():
-        return _read_regular(path)
+        return _read_regular(path, _limit(path.name))
     reason = _link_reason(path, base)
     if reason:
         return reason
@@ -262,7 +317,7 @@ def _read_member(path: Path, base: Path) -> bytes | str:
         return DANGLING
     if target.is_dir():
         return FOLDER_LINK
-    return _read_regular(target)
+    return _read_regular(target, _limit(path.name))
 
 
 def _read_folder(root: Path) -> tuple[dict[str, bytes], dict[str, str]]:
@@ -296,8 +351,17 @@ def _read_folder(root: Path) -> tuple[dict[str, bytes], dict[str, str]]:
             total += len(data)
             if total > MAX_TOTAL or len(files) >= MAX_FILES:
                 return files, refused
-            files[relative] = data
+            _store(relative, data, files, refused)
     return files, refused
+
+
+def _store(name: str, data: bytes, files: dict[str, bytes], refused: dict[str, str]) -> None:
+    """Put what is kept of the file ``name`` in ``files``, or why it is not (no notebook) in ``refused``."""
+    content = _kept(name, data)
+    if isinstance(content, bytes):
+        files[name] = content
+    elif len(refused) < MAX_FILES:
+        refused[name] = content
 
 
 def _from_zip(origin: str, raw: bytes) -> Submission:
@@ -320,14 +384,18 @@ def _from_zip(origin: str, raw: bytes) -> Submission:
             continue
         if not info.filename.endswith(KEPT_SUFFIXES):
             continue
-        if info.file_size > MAX_FILE or total + info.file_size > MAX_TOTAL or len(files) >= MAX_FILES:
+        if total + info.file_size > MAX_TOTAL or len(files) >= MAX_FILES:
+            continue
+        if info.file_size > _limit(name.name):
+            if len(refused) < MAX_FILES:
+                refused[str(name)] = refusal(str(name), f"is larger than {_mib(_limit(name.name))}")
             continue
         try:
             data = archive.read(info)
         except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, EOFError) as exc:
             return Submission(origin=origin, problem=f"{Path(origin).name} is a corrupt zip file: {exc}")
         total += len(data)
-        files[str(name)] = data
+        _store(str(name), data, files, refused)
     if not files and not refused:
         return Submission(origin=origin, problem=f"{Path(origin).name} holds no .py or .ipynb file")
     if len(files) == 1 and not any(p.endswith(KEPT_SUFFIXES) for p in refused):

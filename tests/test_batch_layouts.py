@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import SUBMISSIONS
 
-from grader.batch.layouts import Entry, classroom_prefix, discover, safe_key, unique
+from grader.batch.layouts import Entry, classroom_prefix, discover, unique
+from grader.batch.naming import safe_key, short_hash
 from grader.batch.record import Identity
 from grader.batch.roster import load_roster
 from grader.batch.unpack import unpack
@@ -85,12 +86,19 @@ def test_unreadable_gradescope_metadata_still_grades_the_folders(tmp_path: Path)
 
 
 def test_keys_are_file_name_safe_and_unique() -> None:
-    assert safe_key("../../etc/passwd") == "_.._etc_passwd"
-    assert safe_key("") == "student" and safe_key("Jane Doe") == "Jane_Doe"
+    assert safe_key("alice") == "alice" and safe_key("mary-jane") == "mary-jane"  # safe names are their own key
+    assert safe_key("../../etc/passwd") == f"_.._etc_passwd-{short_hash('../../etc/passwd')}"
+    assert safe_key("Jane Doe") == f"Jane_Doe-{short_hash('Jane Doe')}"
+    assert safe_key("..").startswith("student-") and safe_key("王芳").startswith("student-")
+    assert len(safe_key("x" * 300)) == 100
     entries = unique([Entry(Identity("a b"), (Path("2"),)), Entry(Identity("a_b"), (Path("1"),)),
-                      Entry(Identity("A_B"), (Path("3"),))])
-    assert [(e.student, e.paths) for e in entries] == [("A_B", (Path("3"),)), ("a_b-2", (Path("1"),)),
-                                                       ("a_b-3", (Path("2"),))]
+                      Entry(Identity("A_B"), (Path("3"),)), Entry(Identity("A_B"), (Path("4"),))])
+    assert [e.student for e in entries] == sorted(e.student for e in entries)
+    assert {e.identity.student_id: (e.student, e.paths) for e in entries} == {
+        "A_B": ("A_B", (Path("3"),)), "A_B-2": ("A_B-2", (Path("4"),)),  # the same name twice: told apart
+        "a b": (f"a_b-{short_hash('a b')}", (Path("2"),)),  # lossy: the real id stays, the key has a hash
+        "a_b": (f"a_b-{short_hash('a_b')}", (Path("1"),))}  # a_b's key meets A_B's, ignoring case
+    assert unique(list(entries)) == entries  # applied again, nothing changes
 
 
 def test_several_paths_are_one_student_each(tmp_path: Path) -> None:

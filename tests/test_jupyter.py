@@ -43,6 +43,23 @@ def test_history_is_joined_without_magics_or_cells_that_never_ran() -> None:
     assert "%" not in text and "!ls" not in text and "b = (" not in text and "ReLU?" not in text
 
 
+def test_history_follows_the_notebook_rules_for_cell_magics() -> None:
+    """A ``%%bash`` cell whose body happens to parse (``ls``, ``pwd``) would fail at import: it is left out."""
+    text = join_cells(["%%bash\nls", "%%writefile x.py\ny = 2", "%%time\na = 1", "a?\n??a\nb = a", "%%html\npwd"])
+    assert "a = 1" in text and "b = a" in text
+    assert "ls" not in text and "y = 2" not in text and "pwd" not in text and "?" not in text
+
+
+def test_a_saved_file_that_is_no_notebook_gives_way_to_what_the_kernel_ran(course: CourseSpec, tmp_path: Path) -> None:
+    saved = tmp_path / "saved.ipynb"
+    saved.write_text('{"cells": []}')
+    shell = _shell([RELU.format(value="g")])
+    shell.user_ns["__vsc_ipynb_file__"] = str(saved)
+    found = collect(shell, course, "ex03_activations", None)
+    assert found.origin == "the cells you ran in this kernel" and "return g" in found.text
+    assert found.note.startswith("saved.ipynb is not a Jupyter notebook: it has no nbformat key")
+
+
 def test_the_graders_own_calls_are_left_out() -> None:
     text, removed = strip_grader(
         "import torch\nfrom grader import check\nr = check('ex03')\nprint(r.score)\nx = 1\n"

@@ -211,3 +211,53 @@ def test_a_broken_policy_names_file_and_key(course_copy, file, change, key):
     with pytest.raises(SpecError) as info:
         load_exercise(load_course(course_copy), "ex09_conv")
     assert key in str(info.value) and Path(file).name in str(info.value)
+
+
+# --- issue 11 item 7: the module named in exercise.yaml must exist in an instructor's course ------------------------
+
+NOWHERE = "nothere.py is in neither exercises/ex04_linear/ nor solutions/ex04_linear/"
+
+
+def test_a_module_in_neither_exercises_nor_solutions_is_a_spec_error(course_copy):
+    path = course_copy / "exercises/ex04_linear/exercise.yaml"
+    _edit(path, lambda d: d.update(module="nothere.py"))
+    with pytest.raises(SpecError) as info:
+        load_exercise(load_course(course_copy), "ex04_linear")
+    assert (info.value.path, info.value.key) == (str(path), "module")
+    assert info.value.problem.startswith(NOWHERE) and "solutions/ex04_linear/ holds linear.py" in info.value.problem
+
+
+@pytest.mark.parametrize("command", [["ex04"], ["batch", "SUBMISSIONS", "--out", "OUT"]])
+def test_grading_with_a_module_that_is_nowhere_exits_2_naming_file_and_key(course_copy, capsys, tmp_path, command):
+    from grader.cli import main
+
+    path = course_copy / "exercises/ex04_linear/exercise.yaml"
+    _edit(path, lambda d: d.update(module="nothere.py"))
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "alice.py").write_text("A = 1\n")
+    places = {"SUBMISSIONS": str(tmp_path / "class"), "OUT": str(tmp_path / "out")}
+    with pytest.raises(SystemExit) as info:
+        main([places.get(a, a) for a in command] + ["--course", str(course_copy)])
+    out, err = capsys.readouterr()
+    assert info.value.code == 2 and out == ""
+    assert err.startswith(f"grade: error: {path}: module: {NOWHERE}") and len(err.strip().splitlines()) == 1
+
+
+def test_a_module_in_only_one_of_the_two_folders_is_fine(course_copy):
+    (course_copy / "exercises/ex04_linear/linear.py").unlink()  # no stub (yet): the solution is enough
+    assert load_exercise(load_course(course_copy), "ex04_linear").module == "linear.py"
+
+
+def test_specs_without_modules_are_not_checked(course_copy):
+    """The Gradescope and Classroom 50 bundles carry specs only (and hidden.yaml): a module is never there."""
+    for module in [*course_copy.glob("exercises/*/*.py"), *course_copy.glob("solutions/*/*.py")]:
+        module.unlink()
+    _edit(course_copy / "exercises/ex04_linear/exercise.yaml", lambda d: d.update(module="nothere.py"))
+    assert load_exercise(load_course(course_copy), "ex04_linear", hidden=True).module == "nothere.py"
+
+
+def test_a_students_checkout_is_not_checked(course_copy):
+    """No solutions/: a renamed module is the student's to fix, and their rows say so ("no linear.py found")."""
+    shutil.rmtree(course_copy / "solutions")
+    (course_copy / "exercises/ex04_linear/linear.py").rename(course_copy / "exercises/ex04_linear/mine.py")
+    assert load_exercise(load_course(course_copy), "ex04_linear").module == "linear.py"

@@ -8,9 +8,12 @@ import stat
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
 from helpers import ROOT, SUBMISSIONS
+from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+import grader.submission as submission_module
 from grader.errors import UsageError
 from grader.submission import MAX_FILE, Module, Submission, load_submission
 
@@ -178,3 +181,89 @@ def test_submissions_are_read_into_memory(tmp_path):
     submission = load_submission(tmp_path)
     Path(tmp_path / MODULE).unlink()
     assert _module(submission).files[MODULE] == SOLUTION
+
+
+# ---------------------------------------------------------------- notebooks: limits on code, not on plots
+
+
+def _notebook(code: str, output_bytes: int = 0) -> bytes:
+    outputs = [new_output("display_data", data={"image/png": "A" * output_bytes})] if output_bytes else []
+    return nbformat.writes(new_notebook(cells=[new_code_cell(code, outputs=outputs)])).encode()
+
+
+def test_a_notebook_is_kept_without_its_outputs(tmp_path):
+    raw = _notebook(SOLUTION.decode(), output_bytes=2 * MAX_FILE)
+    (tmp_path / "linear.ipynb").write_bytes(raw)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "linear.ipynb").write_bytes(raw)
+    (tmp_path / "s.zip").write_bytes(_zip_bytes({"linear.ipynb": raw}))
+    for path in (tmp_path / "linear.ipynb", tmp_path / "folder", tmp_path / "s.zip"):
+        submission = load_submission(path)
+        assert sum(map(len, submission.files.values())) < len(SOLUTION) + 2_000
+        assert "class Linear" in _module(submission).source
+
+
+def test_a_notebook_is_capped_as_stored_and_its_code_as_code(tmp_path, monkeypatch):
+    monkeypatch.setattr(submission_module, "MAX_RAW", 100 * 1024)
+    monkeypatch.setattr(submission_module, "MAX_FILE", 10 * 1024)
+    (tmp_path / "plots.ipynb").write_bytes(_notebook("x = 1", output_bytes=120 * 1024))
+    assert load_submission(tmp_path / "plots.ipynb").problem == \
+        "plots.ipynb is larger than 100 KiB: the grader does not read it"
+    (tmp_path / "code.ipynb").write_bytes(_notebook("x = 1\n" * 2_000, output_bytes=30 * 1024))
+    problem = load_submission(tmp_path / "code.ipynb").module(SLUG, MODULE)
+    assert problem == "the code cells of code.ipynb are larger than 10 KiB: the grader does not read them"
+    with zipfile.ZipFile(tmp_path / "s.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("hw/plots.ipynb", _notebook("x = 1", output_bytes=120 * 1024))
+        archive.writestr("hw/other.py", b"x = 1\n")
+    assert "hw/plots.ipynb is larger than 100 KiB" in str(load_submission(tmp_path / "s.zip").module(SLUG, MODULE))
+
+
+def test_a_file_named_ipynb_that_is_no_notebook_is_reported_where_it_lies(tmp_path):
+    (tmp_path / "hw").mkdir()
+    (tmp_path / "hw" / "linear.ipynb").write_bytes(SOLUTION)
+    problem = load_submission(tmp_path).module(SLUG, MODULE)
+    assert isinstance(problem, str)
+    assert problem.startswith("hw/linear.ipynb is not a Jupyter notebook: its text is not valid notebook JSON")
+    assert load_submission(tmp_path / "hw" / "linear.ipynb").problem.startswith("linear.ipynb is not a Jupyter")
+
+
+# ---------------------------------------------------------------- messages name paths inside the submission
+
+
+def test_a_missing_module_is_named_inside_the_submission(tmp_path):
+    student = tmp_path / "submissions" / "erin"
+    student.mkdir(parents=True)
+    (student / "notes.py").write_text("x = 1\n")
+    problem = load_submission(student).module(SLUG, MODULE)
+    assert problem == (f"no linear.py found in the submission (erin); expected exercises/{SLUG}/linear.py "
+                       f"(a repository), {SLUG}/linear.py or linear.py (a folder or a lone file), "
+                       "or one .ipynb notebook on its own")
+
+
+def test_module_origin_is_relative_to_the_submission(tmp_path):
+    (tmp_path / "erin" / "exercises" / SLUG).mkdir(parents=True)
+    (tmp_path / "erin" / "exercises" / SLUG / MODULE).write_bytes(SOLUTION)
+    assert _module(load_submission(tmp_path / "erin")).origin == f"erin/exercises/{SLUG}/{MODULE}"
+    assert _module(load_submission(tmp_path / "erin" / "exercises" / SLUG / MODULE)).origin == MODULE
+    assert str(tmp_path) not in _module(load_submission(tmp_path / "erin")).origin
+
+
+@pytest.mark.parametrize("kind", ["empty_folder", "other_files", "refused_link", "zip"])
+def test_no_row_of_a_report_shows_the_instructors_path(grade, tmp_path, kind):
+    """Issue 11: "no linear.py found in /home/prof/submissions/erin" reached students and LMS comments."""
+    student = tmp_path / "home" / "prof" / "submissions" / "erin"
+    student.mkdir(parents=True)
+    if kind == "other_files":
+        (student / "notes.py").write_text("x = 1\n")
+        (student / "scratch.ipynb").write_text("not a notebook")
+    if kind == "refused_link":
+        os.symlink(tmp_path / "secret.py", student / MODULE)
+    if kind == "zip":
+        (tmp_path / "erin.zip").write_bytes(_zip_bytes({"erin/notes.py": b"x = 1\n", "erin/more.py": b"y = 2\n"}))
+        student = tmp_path / "erin.zip"
+    report = grade(student)
+    assert report.score == 0 and report.checks
+    for row in report.checks:
+        assert str(tmp_path) not in row.message and "/home/prof" not in row.message, row.message
+    if kind != "refused_link":
+        assert all(f"no linear.py found in the submission ({student.name})" in row.message for row in report.checks)

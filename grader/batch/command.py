@@ -5,11 +5,56 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from grader.batch import LMS_NAMES
+
+if TYPE_CHECKING:
+    from grader.batch.record import Assignment
+    from grader.spec import CourseSpec
+
+CANVAS_OPTION = "'--canvas-assignment'"
+
+
+def parse_canvas_ids(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``ex04=12345`` values as (exercise, id) pairs; a value without ``=`` or with a non-numeric id is a usage error."""
+    pairs = []
+    for value in values:
+        exercise, sep, number = (part.strip() for part in value.partition("="))
+        if not sep or not exercise:
+            raise click.BadParameter(f"{value!r} is not EXERCISE=ID (ex04=12345)", ctx, param)
+        if not number.isascii() or not number.isdigit():
+            raise click.BadParameter(f"{value!r}: the Canvas assignment id must be a number (the one in the "
+                                     f"assignment's Canvas address), not {number!r}", ctx, param)
+        pairs.append((exercise, number))
+    return tuple(pairs)
+
+
+def with_canvas_ids(course: CourseSpec, assignments: list[Assignment], pairs: Sequence[tuple[str, str]]
+                    ) -> list[Assignment]:
+    """``assignments`` with their Canvas ids; an exercise the course lacks, or given twice, is a usage error.
+
+    An exercise of the course that is not graded in this run is accepted and has no column to name.
+    """
+    from grader.errors import UsageError
+
+    ids: dict[str, str] = {}
+    for exercise, number in pairs:
+        try:
+            slugs = course.resolve(exercise) if exercise != "all" else []
+        except UsageError as exc:
+            raise click.BadParameter(str(exc), param_hint=CANVAS_OPTION) from None
+        if len(slugs) != 1:
+            raise click.BadParameter(f"{exercise!r} names no single exercise", param_hint=CANVAS_OPTION)
+        key = slugs[0].split("_", 1)[0]
+        if ids.setdefault(key, number) != number:
+            raise click.BadParameter(f"{key} is given two ids, {ids[key]} and {number}", param_hint=CANVAS_OPTION)
+    return [replace(a, canvas_id=ids.get(a.id, a.canvas_id)) for a in assignments]
 
 EXIT_DONE, EXIT_NOT_GRADED, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -28,13 +73,16 @@ EXIT_DONE, EXIT_NOT_GRADED, EXIT_INTERRUPTED = 0, 1, 130
               help="Add the hidden cases of solutions/<exercise>/hidden.yaml (the grade of record has them).")
 @click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV with students' LMS ids (student, name, email, username, sis_id, lms_id, section, lti_id).")
+@click.option("--canvas-assignment", "canvas_ids", multiple=True, metavar="EX=ID", callback=parse_canvas_ids,
+              help="The Canvas assignment id of an exercise (ex04=12345: the number in the assignment's address), "
+                   "so canvas.csv fills that assignment instead of creating one; repeat for each exercise.")
 @click.option("--force", is_flag=True, help="Re-grade every student, even those whose inputs are unchanged.")
 @click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The course folder (default: the nearest folder above with a course.yaml).")
 @click.option("--seed", type=int, default=None, help="Seed for every generated input (default: the course's).")
 def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str, ...], jobs: int | None,
-                  lms: tuple[str, ...], hidden: bool, roster: Path | None, force: bool, course: Path | None,
-                  seed: int | None) -> None:
+                  lms: tuple[str, ...], hidden: bool, roster: Path | None,
+                  canvas_ids: tuple[tuple[str, str], ...], force: bool, course: Path | None, seed: int | None) -> None:
     """Grade a whole class: every entry of SUBMISSIONS is one student.
 
     \b
@@ -44,7 +92,7 @@ def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str
 
     \b
     The --out folder gets reports/<student>.json, feedback/<student>.md and .html,
-    gradebook.csv, summary.md, summary.html, histogram.png, and one file or folder per
+    gradebook.csv, summary.md, summary.html, histogram.png, heatmap.png and one file or folder per
     --lms format. A re-run skips students whose submission, specs and grader are
     unchanged; Ctrl-C keeps every finished student.
     Exit status: 0 every student graded, 1 some could not be graded (see gradebook.csv), 2 usage
@@ -63,6 +111,7 @@ def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str
     summary.prefetch()
     spec = load_course(course.resolve() if course else find_course(Path.cwd()))
     plan = make_plan(spec, exercises or ("all",), hidden=hidden, seed=seed)
+    assignments = with_canvas_ids(spec, plan.assignments, canvas_ids)
     people = load_roster(roster) if roster else None
     out.mkdir(parents=True, exist_ok=True)
     paths = list(submissions)
@@ -89,10 +138,14 @@ def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str
                    f"{out / 'reports'}. Run the same command again to resume.", err=True)
         sys.exit(EXIT_INTERRUPTED)
     names = [*LMS_NAMES] if "all" in lms else list(lms)
-    write_outputs(out, [e.student for e in found.entries], plan.assignments, names, people, spec.title)
+    written = write_outputs(out, [e.student for e in found.entries], assignments, names, people, spec.title)
     errors = [o for o in outcomes if o.error]
     click.echo(f"grade batch: {bar.counts['graded']} graded, {bar.counts['failed']} failed (listed in summary.md), "
                f"{bar.counts['unchanged']} unchanged; wrote {out}", err=True)
+    real = {e.student: e.identity.student_id for e in found.entries}
     for outcome in errors:
-        click.echo(f"grade batch: {outcome.student} could not be graded: {outcome.error}", err=True)
+        click.echo(f"grade batch: {real.get(outcome.student, outcome.student)} could not be graded: {outcome.error}",
+                   err=True)
+    for warning in written.warnings:
+        click.echo(f"grade batch: warning: {warning}", err=True)
     sys.exit(EXIT_NOT_GRADED if errors else EXIT_DONE)

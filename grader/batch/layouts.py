@@ -12,7 +12,9 @@ Recognised layouts, entry by entry, so one folder may mix them:
   the metadata names the submitters. A group submission is graded once per member, so each gets a row.
 - anything else: a folder, ``.py``, ``.ipynb`` or ``.zip`` per student, named after the entry.
 
-Student keys are made safe for file names and unique (``-2``, ``-3`` ... in sorted order), deterministically.
+Each student keeps the name the download gives them as their id, exactly (NFC-normalised: ``zoë_müller``),
+and gets a separate file-name key derived from it (``zoe_muller-5b0c8e``), unique and deterministic; see
+:mod:`grader.batch.naming`.
 
 An entry that is a symbolic link is still a student (a link that dangles or loops too, classified by its name):
 it is followed only to something inside the submissions folder, so a student whose entry points at
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.batch import naming
 from grader.batch.record import Identity
 from grader.submission import Submission, load_submission
 
@@ -35,7 +38,6 @@ SUBMISSION_SUFFIXES = (".py", ".ipynb", ".zip")
 GRADESCOPE_METADATA = "submission_metadata.yml"
 _CANVAS = re.compile(r"^(?P<name>[^_]+)_(?:late_)?(?P<user>\d+)_(?P<submission>\d+)_(?P<file>.+)$", re.IGNORECASE)
 _RESUBMITTED = re.compile(r"^(?P<stem>.+)-\d+(?P<suffix>\.[A-Za-z0-9]+)$")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 _SKIPPED = {"__MACOSX", "Thumbs.db", GRADESCOPE_METADATA}
 
 
@@ -55,6 +57,7 @@ class Entry:
 
     @property
     def student(self) -> str:
+        """The file-name key (``reports/<student>.json``); ``identity.student_id`` is the real id."""
         return self.identity.student
 
     @property
@@ -65,7 +68,7 @@ class Entry:
         """The student's files in memory (never executed); an unusable submission carries its ``problem``."""
         if len(self.paths) == 1:
             return load_submission(self.paths[0], within=self.paths[0].parent)
-        return _merge(f"{self.paths[0].parent}/{self.student} ({len(self.paths)} files)", self.paths)
+        return _merge(str(self.paths[0].parent / self.student), self.paths)
 
 
 @dataclass(frozen=True)
@@ -183,26 +186,22 @@ def _plain_keys(value: Any) -> Any:
 
 
 def unique(entries: list[Entry]) -> tuple[Entry, ...]:
-    """Entries sorted by student, with keys made file-name safe and distinct, also on a case-insensitive file
-    system: the first (keys that were already safe first, then in sorted order) keeps its key."""
-    ordered = sorted(entries, key=lambda e: (safe_key(e.student) != e.student, e.student.lower(), e.student,
-                                              e.identity.lms_id, [str(p) for p in e.paths]))
-    taken: set[str] = set()
+    """Entries sorted by file key, each with its real id (NFC) and a file key derived from it (see
+    :mod:`grader.batch.naming`), both distinct in the batch, the key also on a case-insensitive file system.
+
+    Entries are taken in a fixed order (already-safe names first, then by name), so the result never depends
+    on the order of ``entries``; applied again to its own result, it changes nothing.
+    """
+    ordered = sorted(entries, key=lambda e: (naming.order(e.identity.student_id), e.identity.lms_id,
+                                              [str(p) for p in e.paths]))
+    ids: set[str] = set()
+    keys: set[str] = set()
     out = []
     for entry in ordered:
-        base = safe_key(entry.student)
-        key, n = base, 1
-        while key.lower() in taken:
-            n += 1
-            key = f"{base}-{n}"
-        taken.add(key.lower())
-        out.append(Entry(Identity(key).updated(entry.identity.known()), entry.paths, entry.layout))
+        student_id = naming.distinct_id(entry.identity.student_id, ids)
+        identity = entry.identity.keyed(naming.file_key(student_id, keys), student_id)
+        out.append(Entry(identity, entry.paths, entry.layout))
     return tuple(sorted(out, key=lambda e: e.student))
-
-
-def safe_key(name: str) -> str:
-    """A student key usable as a file name on every system: no separators, no leading dot, at most 100 characters."""
-    return _UNSAFE.sub("_", name).lstrip(".")[:100] or "student"
 
 
 def _stem(path: Path) -> str:
@@ -239,5 +238,6 @@ def _merge(origin: str, paths: tuple[Path, ...]) -> Submission:
         else:
             files.update(part.files)
     if not files:
-        return Submission(origin=origin, problem="; ".join(problems) or f"{origin} holds no .py or .ipynb file")
+        return Submission(origin=origin, problem="; ".join(problems)
+                          or f"{Path(origin).name} holds no .py or .ipynb file (in {len(paths)} files)")
     return Submission(origin=origin, files=files, refused={n: why for n, why in refused.items() if n not in files})

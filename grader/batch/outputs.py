@@ -3,11 +3,18 @@
 Because they depend only on the stored records (plus the roster), a run that was killed and re-run, or a
 run that skipped everyone, writes exactly what an uninterrupted run writes. Feedback pages are rebuilt
 here too, so a name from the roster reaches them; files whose bytes did not change are left alone.
+
+An LMS file is only as good as the ids in it: :func:`identity_warnings` says which LMS files have rows their
+LMS cannot match (no ``--roster``, or students the roster does not name) and which Canvas columns would
+create new assignments. The warnings go to ``ClassRecords.warnings`` for the summary, and back to the
+command, which prints them at the end of the batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 
 from grader.batch import LMS_NAMES
@@ -17,14 +24,23 @@ from grader.batch.state import write_atomic
 from grader.ci import legacy as classroom
 
 Writer = Callable[[ClassRecords, Path], Path]
+MATCHED_LMS = ("canvas", "moodle", "blackboard", "lti")
+"""The writers whose rows an LMS matches to its own users; each has ``NEEDS`` and ``unmatched(records)``."""
+NAMES_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What :func:`write_outputs` wrote, and what the instructor should be told about it (one line each)."""
+
+    paths: list[Path]
+    warnings: list[str] = field(default_factory=list)
 
 
 def lms_writer(name: str) -> Writer:
     """The writer for ``--lms name``; imported on demand, so unused formats cost nothing."""
     if name == "classroom":
         return write_classroom
-    from importlib import import_module
-
     if name not in LMS_NAMES:
         raise ValueError(f"unknown LMS {name!r}; expected one of {', '.join(LMS_NAMES)}")
     module = import_module(f"grader.writers.{name}")
@@ -33,8 +49,8 @@ def lms_writer(name: str) -> Writer:
 
 
 def write_outputs(out: Path, students: Sequence[str], assignments: list[Assignment], lms: Sequence[str] = (),
-                  roster: Roster | None = None, title: str = "") -> list[Path]:
-    """Write feedback, ``gradebook.csv``, the summary and each ``--lms`` format for ``students``; return the paths."""
+                  roster: Roster | None = None, title: str = "") -> Outputs:
+    """Write feedback, ``gradebook.csv``, the summary and each ``--lms`` format for ``students`` (file keys)."""
     from grader.writers import feedback, gradebook, summary
 
     present = [s for s in students if (out / "reports" / f"{s}.json").is_file()]
@@ -48,9 +64,39 @@ def write_outputs(out: Path, students: Sequence[str], assignments: list[Assignme
     if roster is not None:
         rows = roster.unmatched([r.identity for r in records])
         unmatched = [", ".join(f"{k}: {v}" for k, v in row.items()) for row in rows]
+    names = list(dict.fromkeys(lms))
+    records.warnings = identity_warnings(records, names, roster is not None)
     paths += summary.write(records, out, title, unmatched)
-    paths += [lms_writer(name)(records, out) for name in dict.fromkeys(lms)]
-    return paths
+    paths += [lms_writer(name)(records, out) for name in names]
+    return Outputs(paths, records.warnings)
+
+
+def identity_warnings(records: ClassRecords, lms: Sequence[str], roster_given: bool) -> list[str]:
+    """One line per ``--lms`` file whose LMS cannot match some rows, and one when Canvas columns lack ids."""
+    found = []
+    for name in dict.fromkeys(lms):
+        if name not in MATCHED_LMS:
+            continue
+        module = import_module(f"grader.writers.{name}")
+        missing: list[str] = module.unmatched(records)
+        if missing:
+            found.append(_unmatched_text(name, module.NEEDS, missing, len(records), roster_given))
+    if "canvas" in lms:
+        bare = [a.id for a in records.assignments if not a.canvas_id]
+        if bare:
+            found.append(f"--lms canvas: no Canvas assignment id for {', '.join(bare)}, so importing canvas.csv "
+                         f"creates new assignments; pass --canvas-assignment {bare[0]}=ID (the number in the "
+                         "assignment's Canvas address) to fill the existing ones.")
+    return found
+
+
+def _unmatched_text(lms: str, needs: str, students: list[str], total: int, roster_given: bool) -> str:
+    shown = ", ".join(students[:NAMES_SHOWN]) + (f" and {len(students) - NAMES_SHOWN} more"
+                                                  if len(students) > NAMES_SHOWN else "")
+    why = ("the --roster has no row for them, or their row lacks it" if roster_given
+           else "no --roster was given; pass --roster CSV with the students' LMS ids")
+    return (f"--lms {lms}: {len(students)} of {total} students have no {needs} ({shown}), so the import "
+            f"cannot match their rows: {why}.")
 
 
 def write_classroom(records: ClassRecords, destination: Path) -> Path:

@@ -32,8 +32,13 @@ MAX_OUTPUT = 4000
 class Identity:
     """Who a student is, in each system's own terms; empty strings are unknown.
 
+    Two names tell a student apart in a batch: :attr:`student_id`, the student as the download names them
+    (``zoë_müller``, ``José``: what the gradebook, the LMS files and a roster's ``student`` column use), and
+    :attr:`student`, the ASCII key derived from it for file names (``reports/<student>.json``) and the
+    resume state (``zoe_muller-1c9e2f``). For a name that is already a safe file name the two are the same.
+
     Attributes:
-        student: the key used for file names and the gradebook (unique in the batch, file-name safe).
+        student: the file-name key: unique in the batch (also ignoring case), ASCII and file-name safe.
         name: a display name, ``"Doe, Jane"``.
         email: the student's email.
         username: the LMS login (Blackboard ``Username``, Canvas ``SIS Login ID``, Moodle ``username``).
@@ -42,6 +47,8 @@ class Identity:
         section: the course section.
         lti_id: the LTI 1.3 ``userId`` (the platform's ``sub``).
         github: the GitHub username (a GitHub Classroom folder name carries it).
+        id: the student's id as the download names them, NFC-normalised Unicode, when it differs from ``student``
+            (``""`` when they are the same); read it through :attr:`student_id`.
     """
 
     student: str
@@ -53,10 +60,17 @@ class Identity:
     section: str = ""
     lti_id: str = ""
     github: str = ""
+    id: str = ""
+
+    @property
+    def student_id(self) -> str:
+        """The student's real id (``zoë_müller``): what people and rosters call them, unlike the file key."""
+        return self.id or self.student
 
     @property
     def display(self) -> str:
-        return self.name or self.student
+        """The name to show: the roster's name, else the real id."""
+        return self.name or self.student_id
 
     def known(self) -> dict[str, str]:
         """The fields that are set, without ``student``."""
@@ -67,6 +81,10 @@ class Identity:
         names = {f.name for f in fields(self)} - {"student"}
         return replace(self, **{k: v for k, v in values.items() if k in names and v})
 
+    def keyed(self, student: str, student_id: str) -> Identity:
+        """This identity under the file key ``student`` and the real id ``student_id`` (kept only if they differ)."""
+        return replace(self, student=student, id="" if student_id == student else student_id)
+
 
 @dataclass(frozen=True)
 class Assignment:
@@ -75,6 +93,8 @@ class Assignment:
     id: str
     title: str
     max_score: float
+    canvas_id: str = ""
+    """The Canvas assignment id (``--canvas-assignment ex04=12345``), so a Canvas import fills that assignment."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +125,13 @@ class StudentRecord:
 
     @property
     def student(self) -> str:
+        """The file-name key (``reports/<student>.json``)."""
         return self.identity.student
+
+    @property
+    def student_id(self) -> str:
+        """The real id, for the gradebook, the LMS files and anything a person reads."""
+        return self.identity.student_id
 
     @property
     def score(self) -> float:
@@ -244,6 +270,9 @@ class ClassRecords:
         students: the student keys to include, sorted.
         assignments: the graded exercises, as gradebook columns.
         roster: LMS ids to add to each student's identity, if a roster was given.
+        warnings: one-line, plain-text warnings for the instructor about these outputs (an LMS file whose rows
+            its LMS cannot match, say); :func:`grader.batch.outputs.write_outputs` fills it before the summary
+            is written, so the summary can show them.
     """
 
     def __init__(self, folder: Path, students: list[str] | None = None, assignments: list[Assignment] | None = None,
@@ -251,6 +280,7 @@ class ClassRecords:
         self.folder = folder
         self.students = sorted(students) if students is not None else sorted(p.stem for p in folder.glob("*.json"))
         self.roster = roster
+        self.warnings: list[str] = []
         self._kept: dict[str, StudentRecord] | None = {} if len(self.students) <= KEEP_IN_MEMORY else None
         self.assignments = assignments if assignments is not None else self._assignments()
 

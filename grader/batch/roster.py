@@ -3,7 +3,7 @@
 Columns are matched by name, case and spacing ignored:
 
 =============  =====================================================================
-``student``    the batch's student key (the entry name, or the username the layout found)
+``student``    the student's id: the entry name exactly (``zoë_müller``), or the username the layout found
 ``name``       display name, e.g. ``Doe, Jane`` (Canvas's ``Student`` column)
 ``email``      email address
 ``username``   LMS login (aliases ``login``, ``sis_login_id``)
@@ -17,18 +17,23 @@ Columns are matched by name, case and spacing ignored:
 A Canvas gradebook export works as a roster as it is: its ``Student`` column is the name and ``ID`` the
 user id, which the file names of a Canvas download carry, so the two are matched. A roster row matches a
 student when any of its ids (student, lms_id, sis_id, email, username, github) equals the same kind of id of
-the student, or the student key. The roster is applied when the outputs are written, not stored in the
-reports, so fixing the roster never re-grades anyone.
+the student, or the student's id (``zoë_müller``, exactly as the download names them) or file key
+(``zoe_muller-5b0c8e``); failing those, a ``name`` that only one row has and that equals the student's id.
+Text is compared in Unicode NFC, exactly first and then ignoring case (``JOSÉ`` is ``José``), but accents
+always count (``Josè`` is not ``José``). The roster is applied when the outputs are written, not stored in
+the reports, so fixing the roster never re-grades anyone.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from grader.batch.naming import folded, nfc
 from grader.batch.record import Identity
 from grader.errors import UsageError
 
@@ -50,24 +55,46 @@ class Roster:
     rows: tuple[dict[str, str], ...]
 
     @cached_property
-    def _index(self) -> dict[tuple[str, str], int]:
+    def _exact(self) -> dict[tuple[str, str], int]:
+        """(kind, NFC value) to the first row that has it."""
+        return self._indexed(nfc)
+
+    @cached_property
+    def _folded(self) -> dict[tuple[str, str], int]:
+        """(kind, case-folded value) to the first row that has it."""
+        return self._indexed(folded)
+
+    @cached_property
+    def _names(self) -> dict[str, int]:
+        """Case-folded names that only one row has, to that row (a name two students share matches neither)."""
+        seen: dict[str, list[int]] = {}
+        for i, row in enumerate(self.rows):
+            if row.get("name"):
+                seen.setdefault(folded(row["name"]), []).append(i)
+        return {name: rows[0] for name, rows in seen.items() if len(rows) == 1}
+
+    def _indexed(self, normal: Callable[[str], str]) -> dict[tuple[str, str], int]:
         index: dict[tuple[str, str], int] = {}
         for i, row in enumerate(self.rows):
             for kind in MATCHED_BY:
                 if row.get(kind):
-                    index.setdefault((kind, row[kind].casefold()), i)
+                    index.setdefault((kind, normal(row[kind])), i)
         return index
+
+    def _find(self, kind: str, value: str) -> int | None:
+        """The row whose ``kind`` is ``value``: exactly (NFC), else ignoring case."""
+        if not value:
+            return None
+        found = self._exact.get((kind, nfc(value)))
+        return found if found is not None else self._folded.get((kind, folded(value)))
 
     def match(self, identity: Identity) -> int | None:
         """The index of the roster row for ``identity``, or ``None``."""
-        index = self._index
-        known = identity.known() | {"student": identity.student}
-        for kind in MATCHED_BY:
-            value = known.get(kind, "").casefold()
-            if value and (kind, value) in index:
-                return index[(kind, value)]
-        return next((index[(kind, identity.student.casefold())] for kind in MATCHED_BY
-                     if (kind, identity.student.casefold()) in index), None)
+        known = identity.known() | {"student": identity.student_id}
+        tries = [(kind, known.get(kind, "")) for kind in MATCHED_BY]
+        tries += [(kind, value) for value in dict.fromkeys((identity.student_id, identity.student)) for kind in MATCHED_BY]
+        found = next((i for kind, value in tries if (i := self._find(kind, value)) is not None), None)
+        return found if found is not None else self._names.get(folded(identity.student_id))
 
     def identify(self, identity: Identity) -> Identity:
         """``identity`` with the fields of its roster row filled in (the roster wins; the key stays)."""
@@ -97,7 +124,7 @@ def load_roster(path: Path) -> Roster:
     for line in reader:
         if not line or line[0].strip().startswith("Points Possible"):
             continue
-        row = {col: value.strip() for col, value in zip(columns, line, strict=False) if col and value.strip()}
+        row = {col: nfc(value.strip()) for col, value in zip(columns, line, strict=False) if col and value.strip()}
         if row:
             rows.append(row)
     return Roster(tuple(rows))

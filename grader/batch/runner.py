@@ -13,6 +13,10 @@ Order of work, so that nothing finished is ever lost and nothing unchanged is re
 4. the main thread collects outcomes for the progress display. On Ctrl-C it stops handing out students,
    lets the in-flight ones finish (each within its time limit; a second Ctrl-C abandons them), and closes
    the servers. A ``kill -9`` loses only the in-flight ones.
+
+Nothing is left behind: the next batch first removes the work folders (student code) of sandbox servers that
+a ``kill -9`` ended (:mod:`grader.sandbox.workdirs`), and every batch removes ``OUT/.unpacked`` when it ends
+(:mod:`grader.batch.unpack`).
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from typing import Protocol
 from grader.batch.layouts import Entry
 from grader.batch.record import Assignment, StudentRecord
 from grader.batch.state import spec_key, stored_key, student_key, write_atomic
+from grader.batch.unpack import clean, explain
 from grader.grading import grade_module
 from grader.results import Report
+from grader.sandbox import workdirs
 from grader.sandbox.client import SandboxServer
 from grader.spec import CourseSpec, ExerciseSpec, load_exercise
 from grader.submission import Submission
@@ -124,8 +130,20 @@ def grade_class(entries: Sequence[Entry], out: Path, plan: Plan, jobs: int = 1, 
     """Grade every entry whose stored result is out of date into ``out/reports/<student>.json``.
 
     ``servers``, when given, are used as they are (one worker each) and left running; otherwise ``jobs``
-    servers are started and closed here.
+    servers are started and closed here. First the work folders of a killed run's sandbox servers are removed
+    (:func:`grader.sandbox.workdirs.sweep`); at the end, however it ends, ``out/.unpacked`` is (a class zip is
+    unpacked again by the next run: :mod:`grader.batch.unpack`).
     """
+    workdirs.sweep()
+    try:
+        return _grade_class(entries, out, plan, jobs, force, servers, listener, clock)
+    finally:
+        clean(out)
+
+
+def _grade_class(entries: Sequence[Entry], out: Path, plan: Plan, jobs: int, force: bool,
+                 servers: Sequence[SandboxServer] | None, listener: Listener | None, clock: Callable[[], str]
+                 ) -> list[Outcome]:
     folder = out / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     for torn in folder.glob(".*.tmp"):  # left by a kill in the middle of a write: never a valid record
@@ -204,10 +222,16 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def load(entry: Entry) -> Submission:
+    """The entry's submission, with the reason for each member of a class zip that was left out (never a
+    "dangling link" for a file that was too large or damaged: :func:`grader.batch.unpack.explain`)."""
+    return explain(entry.load(), entry.paths)
+
+
 def _out_of_date(plan: Plan, entry: Entry, folder: Path) -> bool:
     """Whether the stored record is missing, was not graded (empty key), or was graded from other inputs."""
     try:
-        key = student_key(plan.key, entry.load())
+        key = student_key(plan.key, load(entry))
     except Exception:  # noqa: BLE001 - an unreadable entry is graded (and reported) by a worker
         return True
     return stored_key(folder / f"{entry.student}.json") != key
@@ -235,7 +259,7 @@ def grade_entry(entry: Entry, plan: Plan, server: SandboxServer, folder: Path, c
     problems: dict[str, str] = {}
     reports: list[Report] = []
     try:
-        submission = entry.load()
+        submission = load(entry)
         key = student_key(plan.key, submission)
         reports, problems, output, checks = _grade(submission, plan, server)
     except Exception as exc:  # noqa: BLE001 - one student's failure must never stop the class

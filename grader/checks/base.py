@@ -42,7 +42,8 @@ class Context:
     def row(self, check: str, arg: ArgSpec | None, verdict: Verdict) -> Row:
         return Row(target=self.target.name, check=check, case=self.case.spec.name,
                    input=arg.name if arg else None, passed=verdict.passed, diagnosis=verdict.code,
-                   message=verdict.message, hint=HINTS.get(verdict.code, ""), hidden=self.case.spec.hidden)
+                   message=verdict.message, hint=verdict.hint or HINTS.get(verdict.code, ""),
+                   hidden=self.case.spec.hidden)
 
     def label(self, ai: int) -> str:
         return f"grad_{self.target.args[ai].name}"
@@ -122,7 +123,7 @@ def _type_problem(entry: dict, label: str, name: str) -> str:
 
 
 def _verdict(failure: Failure) -> Verdict:
-    return Verdict(failure.code, failure.message)
+    return Verdict(failure.code, failure.message, failure.hint)
 
 
 def failure_verdict(failure: Failure) -> Verdict:

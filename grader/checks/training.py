@@ -19,14 +19,14 @@ from grader.spec import TargetSpec
 def training_row(target: TargetSpec, losses: np.ndarray | Failure, blocked: Verdict | None) -> Row:
     verdict = blocked or _verdict(target, losses)
     return Row(target=target.name, check="training", case="training", input=None, passed=verdict.passed,
-               diagnosis=verdict.code, message=verdict.message, hint=HINTS.get(verdict.code, ""))
+               diagnosis=verdict.code, message=verdict.message, hint=verdict.hint or HINTS.get(verdict.code, ""))
 
 
 def _verdict(target: TargetSpec, losses: np.ndarray | Failure) -> Verdict:
     spec = target.training
     assert spec is not None
     if isinstance(losses, Failure):
-        return Verdict(losses.code, losses.message)
+        return Verdict(losses.code, losses.message, losses.hint)
     first, last = float(losses[0]), float(losses[-1])
     story = f"the loss went from {first:.4g} to {last:.4g} in {len(losses)} SGD steps (lr {spec.lr:g})"
     if not np.all(np.isfinite(losses)):

@@ -1,7 +1,8 @@
 """The sandbox server: a clean process that has imported torch and forks one limited child per job.
 
 It holds nothing of the course. Each request carries one target's inputs and the student's files; the
-server writes the files into a fresh temporary directory, forks, and the child applies limits, loads the
+server writes the files into a fresh temporary directory (named after the server's pid, so a killed run's
+are found later: :mod:`grader.sandbox.workdirs`), forks, and the child applies limits, loads the
 student's module there and runs :func:`grader.sandbox.runner.run_job`. The server enforces the wall time,
 collects the child's result bytes (capped) and its printed output (capped), kills every descendant (it is
 a child subreaper, so daemons that called ``setsid`` are found too), and replies with plain data.
@@ -23,7 +24,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from grader.sandbox import isolation
+from grader.sandbox import isolation, workdirs
 from grader.sandbox import limits as rlimits
 from grader.sandbox.protocol import decode, encode, read_frame, write_frame
 from grader.sandbox.runner import run_job
@@ -60,7 +61,7 @@ def main() -> None:
 def _probe_layers(limits: dict[str, Any] | None) -> dict[str, Any]:
     """Fork a throwaway child that applies every layer, and report which ones took effect on this host."""
     read_end, write_end = os.pipe()
-    workdir = Path(tempfile.mkdtemp(prefix="grade-probe-"))
+    workdir = workdirs.make("probe")
     pid = os.fork()
     if pid == 0:
         code = 0
@@ -90,7 +91,7 @@ def _probe_layers(limits: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _serve(header: dict[str, Any], arrays: dict[str, np.ndarray], protocol_fds: tuple[int, ...]) -> bytes:
-    workdir = Path(tempfile.mkdtemp(prefix="grade-work-"))
+    workdir = workdirs.make("work")
     output = tempfile.TemporaryFile()
     try:
         files = _write_files(workdir, header["files"], arrays)

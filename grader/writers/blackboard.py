@@ -1,10 +1,11 @@
 """Blackboard Learn Grade Center upload: ``blackboard/<exercise>.csv``, one file per exercise.
 
-Rows are keyed by ``Username`` (the LMS login from ``--roster``, else the student key). The grade column is
-``<title> [Total Pts: <max> Score]``, which creates a new column; append ``|<column id>`` to its header to
-fill an existing one. Feedback columns apply to the single grade column of a file, hence one file per
-exercise. The feedback is HTML with the student's text escaped, and every value is quoted. A student the
-grader could not grade gets empty cells, which Blackboard leaves unchanged.
+Rows are keyed by ``Username`` (the LMS login from ``--roster``, else the student's id: see
+:func:`unmatched`). The grade column is ``<title> [Total Pts: <max> Score]``, which creates a new column;
+append ``|<column id>`` to its header to fill an existing one. Feedback columns apply to the single grade
+column of a file, hence one file per exercise. The feedback is HTML with the student's text escaped, and
+every value is quoted. A student the grader could not grade gets empty cells, which Blackboard leaves
+unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from grader.writers.feedback import brief
 from grader.writers.gradebook import cell, table_text
 
 _HEADER_UNSAFE = re.compile(r"[\[\]|]")
+NEEDS = "Blackboard Username"
+
+
+def unmatched(records: ClassRecords) -> list[str]:
+    """The ids of the students without a username, whose row carries their student id instead."""
+    return [r.student_id for r in records if not r.identity.username]
 
 
 def write(records: ClassRecords, destination: Path) -> Path:
@@ -31,6 +38,6 @@ def write(records: ClassRecords, destination: Path) -> Path:
             report = None if record.error else record.report(a.id)
             score = points(report.score) if report is not None else ""
             feedback = cell(html(brief(report, record.problems.get(a.id, "")))) if report is not None else ""
-            rows.append([cell(record.identity.username or record.student), score, feedback, "HTML" if feedback else ""])
+            rows.append([cell(record.identity.username or record.student_id), score, feedback, "HTML" if feedback else ""])
         write_atomic(folder / f"{a.id}.csv", table_text(rows, quote_all=True))
     return folder

@@ -191,7 +191,7 @@ def _markdown_table(table: TargetTable, level: int = 3) -> list[str]:
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .6rem;text-align:left}
 .ok{color:#1a7f37}.bad{color:#cf222e}pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
-.hint{color:#6e5400}"""
+.hint{color:#6e5400;margin:.2rem 0 .6rem}.na{color:#999}"""
 
 
 def page(record: StudentRecord) -> str:
@@ -219,7 +219,7 @@ def page(record: StudentRecord) -> str:
 
 def _html_cell(value: str) -> str:
     kind = "ok" if value == "✓" else "bad" if value else ""
-    return f'<td class="{kind}">{html(value)}</td>' if kind else "<td></td>"
+    return f'<td class="{kind}">{html(value)}</td>' if kind else '<td class="na" title="not checked: no gradient">–</td>'
 
 
 def html_table(table: TargetTable) -> list[str]:
@@ -234,7 +234,7 @@ def html_table(table: TargetTable) -> list[str]:
     if table.problems:
         parts.append("<ul>")
         for p in table.problems:
-            hint = f'<br><span class="hint">Hint: {html(p.hint)}</span>' if p.hint else ""
+            hint = f'<p class="hint">Hint: {html(p.hint)}</p>' if p.hint else ""
             parts.append(f'<li><strong class="bad">✗ {html(p.subject)}: {html(p.diagnosis)}</strong> '
                          f"({html(p.checks)}; {html(p.cases)})<pre>{html(p.message)}</pre>{hint}</li>")
         parts.append("</ul>")

@@ -1,8 +1,12 @@
 """``gradebook.csv``: one row per student, one column per exercise, then ``total`` and ``error``.
 
+The ``student`` column is the student's id exactly as the download names them (``zoë_müller``), not the
+file key of their report and feedback files.
+
 A student the grader could not grade keeps a row, with empty scores and the reason in ``error``, so nobody
-silently gets a zero for a grader bug. The LMS writers (Canvas, Moodle, Blackboard) are dialects of this
-table and share :func:`cell` and :func:`table_text`.
+silently gets a zero for a grader bug; a submission that could not be used (no module, a syntax error, a
+refused file) scores 0 for that exercise, and ``error`` says why. The LMS writers (Canvas, Moodle,
+Blackboard) are dialects of this table and share :func:`cell` and :func:`table_text`.
 """
 
 from __future__ import annotations
@@ -44,12 +48,17 @@ def score_cells(record: StudentRecord, exercises: Sequence[str]) -> list[str]:
     return [points(r.score) if r is not None else "" for r in reports]
 
 
+def reason(record: StudentRecord) -> str:
+    """Why the student was not graded, or which exercises could not use their submission and why."""
+    return record.error or "; ".join(f"{ex}: {why}" for ex, why in sorted(record.problems.items()))
+
+
 def write(records: ClassRecords, destination: Path) -> Path:
     exercises = [a.id for a in records.assignments]
     rows: list[list[str]] = [["student", *exercises, "total", "error"]]
     for record in records:
         total = "" if record.error else points(record.score)
-        rows.append([cell(record.student), *score_cells(record, exercises), total, cell(record.error)])
+        rows.append([cell(record.student_id), *score_cells(record, exercises), total, cell(reason(record))])
     path = destination / "gradebook.csv"
     write_atomic(path, table_text(rows))
     return path

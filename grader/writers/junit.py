@@ -1,8 +1,12 @@
 """JUnit XML for CI dashboards: ``junit.xml``, one ``testsuite`` per student and exercise.
 
 Each ``testcase`` is a target and input (``classname`` ``<student>.<exercise>.<target>``, ``name``
-``grad_bias``). A wrong gradient is a ``failure`` (``type`` its diagnosis); a crash, a timeout or a limit is
-an ``error``, as is a student the grader could not grade. JUnit has no points, so ``score`` and
+``grad_bias``). JUnit's convention decides between its two outcomes: a ``failure`` is a test that ran and
+found a wrong answer, an ``error`` is a test that could not run as intended. So a wrong gradient (or a
+backward that raised or was not attempted, a forbidden API, a changed forward) is a ``failure``, ``type`` its
+diagnosis; an ``error`` is an unusable submission (a syntax error, no module, a corrupt zip or notebook, a
+refused link: ``type`` ``unusable``, ``message`` the reason), a crash, a timeout or a limit (``type`` the
+diagnosis), and a student the grader could not grade (``grader_error``). JUnit has no points, so ``score`` and
 ``max_score`` are suite properties. Student text is stripped of characters XML 1.0 forbids. Durations are
 written as 0 so that a re-run writes the same bytes. Suites are written one at a time: memory does not
 grow with the class.
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from grader.batch.record import TROUBLE_CODES, ClassRecords, StudentRecord, groups, points
 from grader.escape import xml, xml_chars
+from grader.results import Row
 from grader.writers.feedback import problems
 
 
@@ -30,17 +35,29 @@ def suites(record: StudentRecord) -> list[ET.Element]:
     out = []
     for report in record.reports:
         suite = _suite(f"{record.student}.{report.exercise}", report.score, report.max_score)
+        unusable = record.problems.get(report.exercise, "")
         for group in groups(report):
             case = ET.SubElement(suite, "testcase", classname=xml_chars(f"{record.student}.{report.exercise}.{group.target}"),
                                  name=f"grad_{group.input}" if group.input else "forward and policy", time="0")
-            failed = group.failed
-            if failed:
-                codes = list(dict.fromkeys(r.diagnosis for r in failed))
-                kind = "error" if any(c in TROUBLE_CODES for c in codes) else "failure"
-                text = "\n".join(f"{p.diagnosis} ({p.checks}; {p.cases}): {p.message}" for p in problems(failed))
-                ET.SubElement(case, kind, message=xml_chars(", ".join(codes)), type=codes[0]).text = xml_chars(text)
+            if group.failed:
+                _outcome(case, group.failed, unusable)
         out.append(_count(suite))
     return out
+
+
+def _outcome(case: ET.Element, failed: tuple[Row, ...], unusable: str) -> None:
+    """Add the ``error`` or ``failure`` element of a test case whose ``failed`` rows did not pass.
+
+    ``unusable`` is why the submission had no usable module for this exercise (``""`` when it had one).
+    """
+    codes = list(dict.fromkeys(r.diagnosis for r in failed))
+    text = xml_chars("\n".join(f"{p.diagnosis} ({p.checks}; {p.cases}): {p.message}" for p in problems(failed)))
+    if unusable:
+        ET.SubElement(case, "error", message=xml_chars(unusable[:500]), type="unusable").text = text
+        return
+    trouble = [c for c in codes if c in TROUBLE_CODES]
+    kind = "error" if trouble else "failure"
+    ET.SubElement(case, kind, message=xml_chars(", ".join(codes)), type=(trouble or codes)[0]).text = text
 
 
 def _suite(name: str, score: float, max_score: float) -> ET.Element:

@@ -2,7 +2,8 @@
 
 Each is the body of a ``POST {lineitem}/scores`` (``application/vnd.ims.lis.v1.score+json``). Posting needs
 the platform's OAuth credentials and is a separate, explicit step; this writer only prepares the bodies.
-``userId`` is the roster's ``lti_id`` (the platform's ``sub``), else the LMS username, else the student key.
+``userId`` is the roster's ``lti_id`` (the platform's ``sub``), else the LMS username, else the student's id
+(:func:`unmatched` lists the students without an ``lti_id``). The file is named after the student's file key.
 ``timestamp`` is when the student was graded, stored in their report, so a re-run writes the same bytes.
 A student the grader could not grade gets ``gradingProgress: Failed`` and no score, rather than a zero.
 """
@@ -17,10 +18,17 @@ from grader.batch.record import ClassRecords, StudentRecord
 from grader.batch.state import write_atomic
 from grader.writers.feedback import record_brief
 
+NEEDS = "LTI userId"
+
+
+def unmatched(records: ClassRecords) -> list[str]:
+    """The ids of the students without an ``lti_id``: their ``userId`` is a guess the platform may not know."""
+    return [r.student_id for r in records if not r.identity.lti_id]
+
 
 def score(record: StudentRecord) -> dict[str, Any]:
     who = record.identity
-    body: dict[str, Any] = {"userId": who.lti_id or who.username or who.student}
+    body: dict[str, Any] = {"userId": who.lti_id or who.username or who.student_id}
     if not record.error:
         body |= {"scoreGiven": record.score, "scoreMaximum": record.max_score}
     body |= {"comment": record_brief(record)[:4000], "timestamp": record.graded_at, "activityProgress": "Completed",

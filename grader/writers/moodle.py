@@ -2,8 +2,8 @@
 
 Moodle maps the columns during import, and matches students on one identity column. The first one every
 student has is used: ``Email address``, then ``Username``, then ``ID number``; failing all three,
-``Username`` with the student key where the username is unknown (fix it with ``--roster``). A student the
-grader could not grade gets empty cells.
+``Username`` with the student's id where the username is unknown (fix it with ``--roster``; :func:`unmatched`
+lists those students). A student the grader could not grade gets empty cells.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from grader.writers.feedback import brief
 from grader.writers.gradebook import cell, score_cells, table_text
 
 IDENTITY_COLUMNS = (("Email address", "email"), ("Username", "username"), ("ID number", "sis_id"))
+NEEDS = "Moodle email address, username or ID number"
 
 
 def identity_column(identities: list[Identity]) -> tuple[str, str]:
@@ -26,6 +27,12 @@ def identity_column(identities: list[Identity]) -> tuple[str, str]:
     return "Username", "username"
 
 
+def unmatched(records: ClassRecords) -> list[str]:
+    """The ids of the students without the identity column's value, whose row carries their student id instead."""
+    _, name = identity_column([r.identity for r in records])
+    return [r.student_id for r in records if not getattr(r.identity, name)]
+
+
 def write(records: ClassRecords, destination: Path) -> Path:
     column, field = identity_column([r.identity for r in records])
     exercises = [a.id for a in records.assignments]
@@ -34,7 +41,7 @@ def write(records: ClassRecords, destination: Path) -> Path:
         header += [cell(f"{a.id} {a.title}"), cell(f"{a.id} feedback")]
     rows = [header]
     for record in records:
-        row = [cell(getattr(record.identity, field) or record.student)]
+        row = [cell(getattr(record.identity, field) or record.student_id)]
         for ex, score in zip(exercises, score_cells(record, exercises), strict=True):
             report = record.report(ex)
             row += [score, cell(brief(report, record.problems.get(ex, ""))) if score and report is not None else ""]
