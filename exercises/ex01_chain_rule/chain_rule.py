@@ -64,15 +64,11 @@ class SinComposite(torch.autograd.Function):
             b = a · s        db/da = s,   db/ds = a
             y = b³           dy/db = 3·b²
 
-        Walk the steps backwards, multiplying by each local derivative:
+        Walk the steps backwards, from dL/dy = grad_output to dL/db, then dL/da and dL/ds, then dL/dx: at
+        each step, the gradient of the step's output times its local derivative.
 
-            dL/db = dL/dy · 3·b²
-            dL/da = dL/db · s
-            dL/ds = dL/db · a
-            dL/dx = dL/da · 2·x + dL/ds · cos x
-
-        x reaches y along two paths (through a and through s), so the two contributions are added.
-        Written out in one line: dy/dx = 3·b² · (2·x · sin x + (x² + 3) · cos x).
+        x reaches y along two paths (through a and through s): when a value is used more than once, the
+        gradients of all its uses add up. The README works this through on y = x · eˣ.
         """
         x, a, s, b = ctx.saved_tensors
         # TODO: go backwards through y = b³, b = a · s, s = sin x, a = x² + 3 and return dL/dx

@@ -6,7 +6,8 @@ the shape of its input.
 
 Each ``backward(ctx, grad_output)`` gets grad_output = dL/dy and returns one gradient per forward argument,
 in order: dL/d(input) = grad_output · dy/d(input), where dy/d(input) is the local derivative. An argument
-that is a python number (the exponent p of Pow) gets ``None``.
+that is a python number (the exponent p of Pow) gets ``None``. The README works two other operations
+through, y = a - b and y = 1/x.
 
 Do not call autograd inside backward: work the derivatives out by hand.
 """
@@ -23,13 +24,7 @@ class Add(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """Local derivatives: dy/da = 1, dy/db = 1.
-
-            dL/da = grad_output · 1
-            dL/db = grad_output · 1
-
-        Addition passes the upstream gradient on, unchanged, to both inputs.
-        """
+        """Local derivatives: dy/da = 1, dy/db = 1."""
         # TODO: return (dL/da, dL/db)
         raise NotImplementedError('TODO: return (dL/da, dL/db)')
 
@@ -44,13 +39,7 @@ class Mul(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """Local derivatives: dy/da = b, dy/db = a.
-
-            dL/da = grad_output · b
-            dL/db = grad_output · a
-
-        Each input's gradient is scaled by the other input.
-        """
+        """Local derivatives: dy/da = b, dy/db = a (each input is scaled by the other one)."""
         a, b = ctx.saved_tensors
         # TODO: return (dL/da, dL/db)
         raise NotImplementedError('TODO: return (dL/da, dL/db)')
@@ -66,13 +55,11 @@ class Div(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """Write y = a · b⁻¹. Local derivatives:
+        """Write y = a · u with u = b⁻¹. The pieces:
 
-            dy/da = 1 / b
-            dy/db = a · (-1) · b⁻² = -a / b²
+            dy/da = u = 1 / b        dy/du = a        du/db = -b⁻²   (power rule)
 
-            dL/da = grad_output / b
-            dL/db = -grad_output · a / b²
+        Chain the last two for dy/db, and mind the sign.
         """
         a, b = ctx.saved_tensors
         # TODO: return (dL/da, dL/db)
@@ -91,8 +78,6 @@ class Pow(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         """Power rule: dy/dx = p · x^(p - 1).
-
-            dL/dx = grad_output · p · x^(p - 1)
 
         p is a python number, not a tensor, so it has no gradient: return None in its place.
         """
@@ -113,10 +98,7 @@ class Exp(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """dy/dx = eˣ = y, the forward's own output (saved, so nothing is recomputed).
-
-            dL/dx = grad_output · y
-        """
+        """dy/dx = eˣ, which is the forward's own output y (saved, so nothing needs recomputing)."""
         y, = ctx.saved_tensors
         # TODO: return dL/dx
         raise NotImplementedError('TODO: return dL/dx')
@@ -132,10 +114,7 @@ class Log(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """dy/dx = 1 / x.
-
-            dL/dx = grad_output / x
-        """
+        """dy/dx = 1 / x."""
         x, = ctx.saved_tensors
         # TODO: return dL/dx
         raise NotImplementedError('TODO: return dL/dx')
@@ -151,10 +130,7 @@ class Sin(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """dy/dx = cos x.
-
-            dL/dx = grad_output · cos x
-        """
+        """dy/dx = cos x."""
         x, = ctx.saved_tensors
         # TODO: return dL/dx
         raise NotImplementedError('TODO: return dL/dx')

@@ -4,7 +4,7 @@ BroadcastAdd and BroadcastMul work on any two broadcastable shapes: a (N, M) plu
 b (1, M), and so on. Broadcasting copies an input along the dimensions where it is missing or has size 1,
 and a value that is used several times collects the gradients of all its uses: the gradient of an input is
 the upstream gradient *summed over the dimensions it was broadcast along*. Write that rule once, in
-``unbroadcast``, and use it in both backwards.
+``unbroadcast``, and use it in both backwards. The README works it through on a broadcast division.
 
 Sum and Mean reduce over ``dim``: an int, a tuple of ints, or None for all dimensions, with or without
 ``keepdim``. Their backwards do the opposite of a reduction: they copy (broadcast) grad_output back to the
@@ -31,8 +31,8 @@ def unbroadcast(grad, shape):
              shape (4, 1) and grad (4, 5): sum over dim 1, keepdim → (4, 1).
     """
     shape = tuple(shape)
-    # TODO: sum grad over its extra leading dims, then over the dims where shape has size 1 (keepdim)
-    raise NotImplementedError('TODO: sum grad over its extra leading dims, then over the dims where shape has size 1 (keepdim)')
+    # TODO: return grad summed down to shape
+    raise NotImplementedError('TODO: return grad summed down to shape')
 
 
 class BroadcastAdd(torch.autograd.Function):
@@ -47,15 +47,10 @@ class BroadcastAdd(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         """First pretend both inputs were expanded to the output's shape: A = a.expand(y.shape), and
-        y = A + B entry by entry, so dL/dA = grad_output and dL/dB = grad_output.
+        y = A + B entry by entry, ex02's Add, which gives dL/dA and dL/dB.
 
         Each entry a[j] appears in A at every position it was copied to, so its gradient is the sum of
-        dL/dA over those positions:
-
-            dL/da = unbroadcast(grad_output, a.shape)
-            dL/db = unbroadcast(grad_output, b.shape)
-
-        Example: a (N, M) + b (M,). b[m] is added to every row n, so dL/db[m] = Σ_n grad_output[n, m].
+        dL/dA over those positions: that is what unbroadcast is for.
         """
         a_shape, b_shape = ctx.a_shape, ctx.b_shape
         # TODO: return (dL/da, dL/db), each summed back to the shape of its input
@@ -72,15 +67,12 @@ class BroadcastMul(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """On the expanded inputs, y = A · B entry by entry, so
+        """On the expanded inputs, y = A · B entry by entry, ex02's Mul:
 
-            dL/dA = grad_output · B          dL/dB = grad_output · A
+            dy/dA = B          dy/dB = A
 
-        (grad_output · b broadcasts b for you, giving the output's shape). Then sum each back to its
-        input's shape, as in BroadcastAdd:
-
-            dL/da = unbroadcast(grad_output · b, a.shape)
-            dL/db = unbroadcast(grad_output · a, b.shape)
+        Arithmetic with b or a broadcasts it to the output's shape for you. Then sum each gradient back to
+        its input's shape, as in BroadcastAdd.
         """
         a, b = ctx.saved_tensors
         # TODO: return (dL/da, dL/db), each summed back to the shape of its input
@@ -110,19 +102,17 @@ class Sum(torch.autograd.Function):
     def backward(ctx, grad_output):
         """Every x[..., i, ...] in a reduced dimension appears in the sum with coefficient 1:
 
-            y[j] = Σ_i x[j, i]    so    dy[j]/dx[j, i] = 1    and    dL/dx[j, i] = grad_output[j]
+            y[j] = Σ_i x[j, i]    so    dy[j]/dx[j, i] = 1
 
-        The gradient is grad_output copied along the reduced dimensions: the backward of a sum is a
-        broadcast (just as the backward of a broadcast is a sum).
-
-        Without keepdim, the reduced dimensions are gone from grad_output: put them back as size-1
-        dimensions (unsqueeze, in increasing order of ctx.dims) before you expand to ctx.x_shape.
+        The backward of a sum is a broadcast (just as the backward of a broadcast is a sum), and the
+        gradient must have the shape ctx.x_shape. Without keepdim, the reduced dimensions (ctx.dims) are
+        gone from grad_output; broadcasting lines shapes up on the right, so mind where they were.
 
         dim and keepdim are python values: return None for them.
         """
         x_shape, dims, keepdim = ctx.x_shape, ctx.dims, ctx.keepdim
-        # TODO: return (dL/dx, None, None): grad_output copied back along the reduced dims
-        raise NotImplementedError('TODO: return (dL/dx, None, None): grad_output copied back along the reduced dims')
+        # TODO: return (dL/dx, None, None), dL/dx with the shape of x
+        raise NotImplementedError('TODO: return (dL/dx, None, None), dL/dx with the shape of x')
 
 
 class Mean(torch.autograd.Function):
@@ -140,11 +130,10 @@ class Mean(torch.autograd.Function):
         """The mean is the sum divided by K, the number of entries averaged into each output:
         K = product of x_shape[d] over the reduced dims d.
 
-            y[j] = (1/K) Σ_i x[j, i]    so    dL/dx[j, i] = grad_output[j] / K
+            y[j] = (1/K) Σ_i x[j, i]    so    dy[j]/dx[j, i] = 1/K
 
-        As for Sum: put back the reduced dimensions (without keepdim), expand to ctx.x_shape, and divide
-        by K. Return None for dim and keepdim.
+        The shapes work as for Sum. Return None for dim and keepdim.
         """
         x_shape, dims, keepdim = ctx.x_shape, ctx.dims, ctx.keepdim
-        # TODO: return (dL/dx, None, None): grad_output / K copied back along the reduced dims
-        raise NotImplementedError('TODO: return (dL/dx, None, None): grad_output / K copied back along the reduced dims')
+        # TODO: return (dL/dx, None, None), dL/dx with the shape of x
+        raise NotImplementedError('TODO: return (dL/dx, None, None), dL/dx with the shape of x')

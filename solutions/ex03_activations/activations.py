@@ -5,7 +5,8 @@ Each is applied entry by entry, so each backward is grad_output times a local de
 gradient has the shape of x.
 
 Several of these derivatives are neatest written in terms of the forward's output y, which the forward
-saves for you. The slope of LeakyReLU is a python number and gets ``None`` as its gradient.
+saves for you. The slope of LeakyReLU is a python number and gets ``None`` as its gradient. The README
+works the method through on another activation, Softplus.
 
 Do not call autograd inside backward: work the derivatives out by hand.
 """
@@ -29,13 +30,10 @@ class ReLU(torch.autograd.Function):
 
             dy/dx = 1 if x > 0, else 0
 
-            dL/dx = grad_output · dy/dx
-
-        The gradient flows through where the input was positive and is blocked everywhere else.
-        (At x = 0 the derivative is undefined; the grader keeps inputs away from 0.)
+        (At x = 0, the kink, the derivative is undefined; the grader keeps inputs away from 0.)
         """
         x, = ctx.saved_tensors
-        # TODO: return dL/dx: grad_output where x > 0, 0 elsewhere
+        # TODO: return dL/dx, with the shape of x
         # BEGIN SOLUTION
         dy_dx = (x > 0).to(x.dtype)
         grad_x = grad_output * dy_dx
@@ -55,8 +53,6 @@ class LeakyReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         """dy/dx = 1 if x > 0, else negative_slope
-
-            dL/dx = grad_output · dy/dx
 
         negative_slope is a python number, not a tensor: return None as its gradient.
         """
@@ -80,12 +76,12 @@ class Sigmoid(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """Write y = (1 + e⁻ˣ)⁻¹ and use the chain rule:
+        """Two steps, each with an easy local derivative:
 
-            dy/dx = -(1 + e⁻ˣ)⁻² · (-e⁻ˣ) = e⁻ˣ / (1 + e⁻ˣ)²
-                  = 1/(1 + e⁻ˣ) · e⁻ˣ/(1 + e⁻ˣ) = y · (1 - y)
+            u = 1 + e⁻ˣ      du/dx = -e⁻ˣ
+            y = u⁻¹          dy/du = -u⁻²
 
-            dL/dx = grad_output · y · (1 - y)
+        Chain them, then write dy/dx in terms of the saved output y alone (e⁻ˣ / (1 + e⁻ˣ) = 1 - y helps).
         """
         y, = ctx.saved_tensors
         # TODO: return dL/dx, using the saved output y
@@ -106,11 +102,9 @@ class Tanh(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """tanh x = sinh x / cosh x, and the quotient rule gives
+        """tanh x = sinh x / cosh x, with (sinh x)' = cosh x and (cosh x)' = sinh x.
 
-            dy/dx = (cosh² x - sinh² x) / cosh² x = 1 - tanh² x = 1 - y²
-
-            dL/dx = grad_output · (1 - y²)
+        Use the quotient rule, (f/g)' = (f'g - fg')/g², then write dy/dx in terms of the saved output y.
         """
         y, = ctx.saved_tensors
         # TODO: return dL/dx, using the saved output y
@@ -131,16 +125,12 @@ class GELU(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """Product rule on y = x · Φ(x):
+        """y = x · Φ(x) is a product of two functions of x: use the product rule, with
 
-            dy/dx = Φ(x) + x · φ(x)
-
-        where φ(x) = dΦ/dx = e^(-x²/2) / √(2π) is the standard normal density.
-
-            dL/dx = grad_output · (Φ(x) + x · φ(x))
+            dΦ/dx = φ(x) = e^(-x²/2) / √(2π)        the standard normal density
         """
         x, = ctx.saved_tensors
-        # TODO: return dL/dx = grad_output · (Φ(x) + x · φ(x))
+        # TODO: return dL/dx, with the shape of x
         # BEGIN SOLUTION
         cdf = 0.5 * (1 + torch.erf(x / math.sqrt(2)))
         pdf = torch.exp(-0.5 * x ** 2) / math.sqrt(2 * math.pi)

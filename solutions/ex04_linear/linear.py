@@ -27,10 +27,9 @@ class MatMul(torch.autograd.Function):
 
             dy[i, j]/da[i, k] = b[k, j]          dy[i, j]/db[k, j] = a[i, k]
 
-        Every y[i, j] that a[i, k] touches contributes, so sum over j (and over i for b):
-
-            dL/da[i, k] = Σ_j grad_output[i, j] · b[k, j]   →   grad_a = grad_output @ b.T    (n, m)@(m, k)
-            dL/db[k, j] = Σ_i a[i, k] · grad_output[i, j]   →   grad_b = a.T @ grad_output    (k, n)@(n, m)
+        a[i, k] is used by every y[i, j] of row i, and b[k, j] by every y[i, j] of column j: the chain rule
+        sums over those. grad_a must be (n, k) and grad_b (k, m); grad_output is (n, m), and only one product
+        of it with the other operand (transposed or not) has each shape.
         """
         a, b = ctx.saved_tensors
         # TODO: return (dL/da, dL/db), each with the shape of its input
@@ -51,13 +50,14 @@ class Linear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """Call g = grad_output, of shape (N, out). Entry by entry,
+        """grad_output has shape (N, out). Entry by entry,
 
             y[n, o] = Σ_i x[n, i] · weight[o, i] + bias[o]
 
-        x:       dL/dx[n, i] = Σ_o g[n, o] · weight[o, i]      →  grad_x = g @ weight       (N, in)
-        weight:  dL/dweight[o, i] = Σ_n g[n, o] · x[n, i]      →  grad_weight = g.T @ x     (out, in)
-        bias:    dL/dbias[o] = Σ_n g[n, o]                     →  grad_bias = g.sum(0)      (out,)
+            dy[n, o]/dx[n, i] = weight[o, i]    dy[n, o]/dweight[o, i] = x[n, i]    dy[n, o]/dbias[o] = 1
+
+        x[n, i] is used by every output o of row n; weight[o, i] and bias[o] by every example n of the
+        batch. Sum over those uses, then match the shapes: x (N, in), weight (out, in), bias (out,).
 
         The bias has one entry per output but is added to all N rows (broadcast), so every row's
         gradient flows back into the same bias entry, and they add up over the batch.

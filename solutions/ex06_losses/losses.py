@@ -6,7 +6,8 @@ uses other values, so multiply by it).
 
 MSELoss is the mean squared error; LogSoftmax turns scores into log-probabilities; SoftmaxCrossEntropy is
 the classification loss ``F.cross_entropy``: log-softmax, then the mean negative log-probability of the
-correct class. The class labels are integers and get ``None`` as their gradient.
+correct class. The class labels are integers and get ``None`` as their gradient. The README works the
+method through on log-sum-exp, a piece of the last two.
 
 Do not call autograd inside backward: work the derivatives out by hand.
 """
@@ -25,12 +26,11 @@ class MSELoss(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """Write d = pred - target and K = the number of entries. L = (1/K) Σ_i d_i², so
+        """Write d = pred - target (saved as diff) and K = the number of entries. L = (1/K) Σ_i d_i²:
 
-            dL/dd_i = 2 d_i / K,    dd_i/dpred_i = 1,    dd_i/dtarget_i = -1
-
-            dL/dpred   =  grad_output · 2 (pred - target) / K
-            dL/dtarget = -grad_output · 2 (pred - target) / K
+            d_i = pred_i - target_i      dd_i/dpred_i = 1,  dd_i/dtarget_i = -1
+            s_i = d_i²                   ds_i/dd_i = 2 d_i
+            L = (1/K) Σ_i s_i            dL/ds_i = 1/K
 
         grad_output is a 0-dimensional tensor; both gradients have the shape of pred.
         """
@@ -56,20 +56,16 @@ class LogSoftmax(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """Along dim, y_i = x_i - log Σ_j exp(x_j). With the softmax p_i = exp(y_i) = exp(x_i) / Σ_j exp(x_j):
+        """Along dim, y_i = x_i - z with z = log Σ_j exp(x_j), and dz/dx_k = p_k, the softmax
+        (p = exp(y), from the saved y).
 
-            dy_i/dx_k = δ_ik - exp(x_k) / Σ_j exp(x_j) = δ_ik - p_k
-
-        Each x_k influences every y_i (through the log-sum), so sum over i, with g = grad_output:
-
-            dL/dx_k = Σ_i g_i (δ_ik - p_k) = g_k - p_k · Σ_i g_i
-
-        The sum over i runs along dim (keepdim=True, so it broadcasts back). p = y.exp() from the saved y.
+        x_k reaches the output directly (into y_k only) and through z, which every y_i of the row uses
+        (dy_i/dz = -1): add both paths. Sums along dim need keepdim=True to broadcast back.
         dim is a python int: return None for it.
         """
         y, = ctx.saved_tensors
         dim = ctx.dim
-        # TODO: return (dL/dx, None), with dL/dx = g - softmax · (sum of g along dim)
+        # TODO: return (dL/dx, None)
         # BEGIN SOLUTION
         p = y.exp()
         grad_x = grad_output - p * grad_output.sum(dim=dim, keepdim=True)
@@ -93,13 +89,10 @@ class SoftmaxCrossEntropy(torch.autograd.Function):
 
             L_n = -log p_t = -logits[n, t] + log Σ_c exp(logits[n, c])
 
-            dL_n/dlogits[n, c] = p_c - [c = t]        (softmax minus the one-hot of the target)
-
-        L is the mean over the N rows, so
-
-            dL/dlogits = grad_output · (softmax(logits) - onehot(target)) / N         (N, C)
-
-        target holds integer labels: return None for it.
+        The first term has derivative -1 for class t and 0 for the others; the second is log-sum-exp,
+        whose derivative is p. L is the mean over the N rows; the gradient has the shape (N, C).
+        The softmax is the exponential of the saved log_probs. target holds integer labels: return None
+        for it.
         """
         log_probs, target = ctx.saved_tensors
         # TODO: return (dL/dlogits, None)

@@ -9,6 +9,7 @@ single function of the input and the four parameters:
 
 Its backward is the whole of backpropagation in one place: walk the three steps in reverse order, and at
 each step turn the gradient of its output into the gradients of its inputs, with the rules of ex03 and ex04.
+The README works the same walk through on a chain of scalars.
 
 Do not call autograd inside backward: work the derivatives out by hand.
 """
@@ -29,20 +30,12 @@ class TwoLayerMLP(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """Go backwards through the three steps, with g_y = grad_output (N, out).
+        """Go backwards through the three steps, starting from grad_output (N, out):
 
-        Second Linear, y = h @ w2.T + b2 (ex04):
-            dL/dw2 = g_y.T @ h             (out, hidden)
-            dL/db2 = g_y.sum(0)            (out,)
-            g_h    = g_y @ w2              (N, hidden)    the gradient flowing on into h
-
-        ReLU, h = max(0, z) (ex03):
-            g_z    = g_h · [z > 0]         (N, hidden)
-
-        First Linear, z = x @ w1.T + b1 (ex04):
-            dL/dw1 = g_z.T @ x             (hidden, in)
-            dL/db1 = g_z.sum(0)            (hidden,)
-            dL/dx  = g_z @ w1              (N, in)
+        Second Linear, y = h @ w2.T + b2 (ex04): gives dL/dw2 (out, hidden), dL/db2 (out,), and dL/dh
+            (N, hidden), which flows on as the upstream gradient of the ReLU.
+        ReLU, h = max(0, z) (ex03): gives dL/dz (N, hidden); the mask is about z, the ReLU's input.
+        First Linear, z = x @ w1.T + b1 (ex04): gives dL/dw1 (hidden, in), dL/db1 (hidden,), dL/dx (N, in).
 
         Return the five gradients in the order of the forward's arguments: (x, w1, b1, w2, b2).
         """

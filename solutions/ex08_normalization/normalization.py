@@ -8,6 +8,7 @@ They differ only in what the mean μ and the (biased) variance σ² are taken ov
 
 The mean and variance depend on every entry they are taken over, so every x̂ depends on every x of its
 group: that coupling is what makes these backwards interesting. eps is a python number and gets ``None``.
+The README works the method through on a simpler coupled op, dividing a row by its sum.
 
 Do not call autograd inside backward: work the derivatives out by hand.
 """
@@ -29,17 +30,15 @@ class LayerNorm(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """Write g = grad_output and r = rstd = 1 / √(σ² + eps). Along the last dimension (D entries):
+        """Write r = rstd = 1 / √(σ² + eps). Along the last dimension (D entries):
 
-        bias, weight: y = x̂ · weight + bias is broadcast over every row, so sum over all leading dims:
-            dL/dbias   = Σ_rows g                 dL/dweight = Σ_rows g · x̂          (D,)
+        bias, weight: dy_i/dbias_i = 1 and dy_i/dweight_i = x̂_i, and weight and bias are broadcast over
+            every row, so their gradients are summed over all leading dims, down to (D,) (ex05).
 
-        x: first through the scale, dL/dx̂ = g · weight =: ĝ. Then x̂_i = (x_i - μ) · r with
+        x: first through the scale, dL/dx̂_i = grad_output_i · weight_i =: ĝ_i. Then x̂_i = (x_i - μ) · r with
             dμ/dx_j = 1/D,    dσ²/dx_j = 2 (x_j - μ) / D,    dr/dσ² = -r³ / 2
-        which gives
-            dx̂_i/dx_j = r · (δ_ij - 1/D - x̂_i x̂_j / D)
-        and, summing over i,
-            dL/dx = r · (ĝ - mean(ĝ) - x̂ · mean(ĝ · x̂))          (means along the last dim, keepdim)
+        Product rule for dx̂_i/dx_j, then sum over i against ĝ_i (every x_j is used by every x̂_i of its
+        row); the sums become means along the last dim, with keepdim. Each row of dL/dx sums to 0.
 
         eps is a python number: return None for it.
         """
@@ -72,11 +71,8 @@ class BatchNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         """The same algebra as LayerNorm, with the statistics taken over dimension 0 (the N examples)
-        instead of the last dimension. With g = grad_output (N, C) and r = rstd (1, C):
-
-            dL/dbias   = Σ_n g                    dL/dweight = Σ_n g · x̂              (C,)
-            ĝ = g · weight
-            dL/dx = r · (ĝ - mean_n(ĝ) - x̂ · mean_n(ĝ · x̂))          (means over dim 0, keepdim)
+        instead of the last dimension: grad_output is (N, C), r = rstd is (1, C), and weight and bias (C,)
+        are broadcast over the N rows.
 
         eps is a python number: return None for it.
         """

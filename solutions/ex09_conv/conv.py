@@ -4,7 +4,8 @@ Both forwards use im2col: ``F.unfold`` copies every kH×kW patch of the (padded)
 convolution becomes one matrix multiply and a max pool becomes a max over each column. The backwards run
 the same pipeline in reverse. The reverse of unfold is ``F.fold``: it puts every column back into its patch
 and **adds up** the entries where patches overlap, which is exactly what the chain rule asks for, since an
-input pixel used by several patches collects the gradients of all its uses.
+input pixel used by several patches collects the gradients of all its uses. The README works this through
+on average pooling.
 
 stride, padding and kernel_size are python ints and get ``None`` as their gradient.
 
@@ -45,13 +46,12 @@ class Conv2d(torch.autograd.Function):
 
             Y[n] = W2 @ cols[n] + bias[:, None]          Y[n]: (O, L),  cols[n]: (C·kH·kW, L)
 
-        and G[n] = grad_output[n].reshape(O, L). This is a Linear layer per example (ex04), so
+        and G[n] = grad_output[n].reshape(O, L). This is a Linear layer per example (ex04); the shapes:
 
-            dL/dbias  = Σ_{n, l} G[n, :, l]                          (O,)
-            dL/dW2    = Σ_n G[n] @ cols[n].T    → reshape to weight.shape     (O, C, kH, kW)
-            dL/dcols[n] = W2.T @ G[n]                                (C·kH·kW, L)
+            dL/dbias (O,)        dL/dW2 (O, C·kH·kW), then weight.shape        dL/dcols[n] (C·kH·kW, L)
 
-        Then undo the unfold: F.fold(dL/dcols, (H, W), (kH, kW), padding=..., stride=...) puts each column
+        bias and weight are used at every position of every example: their gradients add up over those.
+        Then undo the unfold: F.fold, with the same kernel size, padding and stride, puts each column
         back in its patch, sums where patches overlap and drops the padding. That gives dL/dx (N, C, H, W).
 
         stride and padding are python ints: return None for both.
@@ -99,9 +99,8 @@ class MaxPool2d(torch.autograd.Function):
 
         The gradient of each output goes entirely to the one input that won its window (it is routed,
         not spread). ctx.saved_tensors holds argmax (N·C, Ho·Wo): the winner's position 0 … k·k-1 inside
-        each unfolded window. Put grad_output there in a tensor of zeros of shape (N·C, k·k, Ho·Wo), then
-        fold it back to (N·C, 1, H, W): where windows overlap, an input that wins several windows
-        collects the sum of their gradients.
+        each unfolded window of shape (N·C, k·k, Ho·Wo). Where windows overlap, an input that wins several
+        windows collects the sum of their gradients.
 
         kernel_size and stride are python ints: return None for both.
         """

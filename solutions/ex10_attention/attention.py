@@ -10,7 +10,8 @@ through a softmax, and the output is the resulting weighted average of the value
 With ``causal=True``, query t may only attend to keys 0 … t: the scores above the diagonal are set to -∞
 before the softmax, so their weights are exactly 0.
 
-causal is a python bool and gets ``None`` as its gradient.
+causal is a python bool and gets ``None`` as its gradient. The README works the softmax step's method through
+on another coupled op, normalising a vector to length 1.
 
 Do not call autograd inside backward: work the derivatives out by hand.
 """
@@ -38,19 +39,16 @@ class ScaledDotProductAttention(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """Go back through the three steps with g = grad_output (B, T, dv); every product is batched over B.
+        """Go back through the three steps from grad_output (B, T, dv); every product is batched over B.
 
-        y = p @ v (ex04's MatMul, per batch entry):
-            dL/dv = p.T @ g                          (B, S, dv)
-            dL/dp = g @ v.T                          (B, T, S)
+        y = p @ v (ex04's MatMul, per batch entry): gives dL/dv (B, S, dv) and dL/dp (B, T, S).
 
-        p = softmax(s) along the last dim. With dp_i/ds_j = p_i (δ_ij - p_j), per row:
-            dL/ds_j = Σ_i dL/dp_i · p_i (δ_ij - p_j) = p_j · (dL/dp_j - Σ_i dL/dp_i · p_i)
-        The causal mask needs no extra work: masked entries have p = 0, so their dL/ds is 0 too.
+        p = softmax(s) along the last dim, with dp_i/ds_j = p_i (δ_ij - p_j): every s_j of a row is used
+            by every p_i of that row, so sum over i, by hand (no S × S Jacobian). Gives dL/ds (B, T, S).
+            The causal mask needs no extra work: masked entries have p = 0.
 
-        s = q @ k.T · scale:
-            dL/dq = dL/ds @ k · scale                (B, T, d)
-            dL/dk = dL/ds.T @ q · scale              (B, S, d)
+        s = q @ k.T · scale (ex04's MatMul again, with a constant factor): gives dL/dq (B, T, d) and
+            dL/dk (B, S, d).
 
         (".T" means transposing the last two dimensions.) causal is a python bool: return None for it.
         """

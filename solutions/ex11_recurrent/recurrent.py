@@ -30,13 +30,9 @@ class Embedding(torch.autograd.Function):
 
             dy[a, :]/dweight[r, :] = 1 if indices[a] = r, else 0
 
-        Row r of the table collects grad_output from every position that looked it up:
-
-            dL/dweight[r, :] = Σ_{a : indices[a] = r} grad_output[a, :]
-
-        Rows never looked up get 0; rows looked up several times get the sum (not just one of them).
-        Start from zeros of the table's shape and add every row of grad_output into its row, e.g. with
-        index_add_ on the flattened indices. indices are integers: return None for them.
+        Row r of the table collects grad_output from every position that looked it up. Rows never looked
+        up get 0; rows looked up several times get the sum (not just one of them): indexed assignment keeps
+        only one. indices are integers: return None for them.
         """
         indices, = ctx.saved_tensors
         weight_shape, weight_dtype = ctx.weight_shape, ctx.weight_dtype
@@ -60,15 +56,12 @@ class RNNCell(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        """Write a = x @ w_ih.T + h @ w_hh.T + b (N, H), so h_new = tanh(a). First through the tanh (ex03):
+        """Write a = x @ w_ih.T + h @ w_hh.T + b (N, H), so h_new = tanh(a). First through the tanh (ex03),
+        with the saved output h_new: that gives dL/da (N, H).
 
-            g_a = grad_output · (1 - h_new²)                          (N, H)
-
-        Then a is two Linear layers sharing one output (ex04), with upstream gradient g_a:
-
-            dL/dx    = g_a @ w_ih          (N, I)        dL/dw_ih = g_a.T @ x     (H, I)
-            dL/dh    = g_a @ w_hh          (N, H)        dL/dw_hh = g_a.T @ h     (H, H)
-            dL/db    = g_a.sum(0)          (H,)
+        Then a is two Linear layers and a bias summed into one output (ex04): each term gets dL/da
+        unchanged. The shapes: x (N, I), h (N, H), w_ih (H, I), w_hh (H, H), b (H,). w_hh is square, so
+        its shape cannot tell it from its transpose: derive it from the entries.
 
         Return the five gradients in the order of the forward's arguments: (x, h, w_ih, w_hh, b).
         """
