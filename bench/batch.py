@@ -19,7 +19,11 @@ with its own empty case cache (``$GRADER_CACHE``).
 2. **Overhead.** The same class through the API (:func:`grader.batch.runner.grade_class`, two workers):
    per student, the worker's wall time against the time spent grading proper
    (:func:`grader.grading.grade_module`), plus the one-off costs (servers, rebuilding the class files).
-3. **Memory.** ``--memory-students`` (default 1000) students through the API, two workers: the grading
+3. **Dask.** A class of ``--dask-students`` (default 96) through ``grade batch ... --dask local --jobs 2`` (a
+   ``LocalCluster`` of two worker processes, started and stopped by the command) against the same command
+   with ``--jobs 2``, ``--dask-repeats`` (3) times each, interleaved, warm case cache, ``--force``: the median
+   wall times, and the overhead of Dask (goal: at most 20 %).
+4. **Memory.** ``--memory-students`` (default 1000) students through the API, two workers: the grading
    process's resident memory (and the sandbox servers') sampled as students finish, then the peak after the
    class files are rebuilt from the 1000 reports.
 """
@@ -94,10 +98,10 @@ def naive(modules: list[Path], script: Path, jobs: int) -> float:
     return time.perf_counter() - started
 
 
-def ours(folder: Path, out: Path, jobs: int, force: bool) -> float:
+def ours(folder: Path, out: Path, jobs: int, force: bool, extra: tuple[str, ...] = ()) -> float:
     grade = Path(sys.executable).with_name("grade")
     command = [str(grade), "batch", str(folder), "--out", str(out), "--exercise", "ex04", "--jobs", str(jobs),
-               "--lms", "all", "--course", str(ROOT)] + (["--force"] if force else [])
+               "--lms", "all", "--course", str(ROOT), *extra] + (["--force"] if force else [])
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - started
@@ -133,6 +137,34 @@ def throughput(work: Path, students: int, jobs: int, scale: int) -> None:
     print(f"\nThe naive time for {big} students is {scale} × the measured {students}: each student is its own "
           "process, so it is linear by construction. Our start-up (the servers' torch import, the reference "
           "cases, every class file) is paid once per run; the last line is the cost of one more student.\n")
+
+
+def dask_overhead(work: Path, students: int, jobs: int, repeats: int) -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        note('dask: skipped, Dask is not installed (pip install "grader[dask]")')
+        return
+    folder = work / "dask-class"
+    make_class(folder, students)
+    ours(folder, work / "dask-warmup", jobs, force=False)  # fills the case cache
+    times: dict[str, list[float]] = {"jobs": [], "dask": []}
+    for i in range(repeats):
+        note(f"dask: {students} students, run {i + 1} of {repeats}, --jobs {jobs} then --dask local ...")
+        times["jobs"].append(ours(folder, work / "dask-jobs-out", jobs, force=True))
+        times["dask"].append(ours(folder, work / "dask-out", jobs, force=True, extra=("--dask", "local")))
+    jobs_s, dask_s = statistics.median(times["jobs"]), statistics.median(times["dask"])
+    print(f"### Dask: {students} students, {jobs} worker processes against {jobs} threads\n")
+    print("| command | runs | median wall time | min | max | per student |")
+    print("|---|---|---|---|---|---|")
+    for label, key in ((f"`grade batch --jobs {jobs}`", "jobs"), (f"`grade batch --dask local --jobs {jobs}`", "dask")):
+        runs = times[key]
+        print(f"| {label} | {len(runs)} | {statistics.median(runs):.1f} s | {min(runs):.1f} s | {max(runs):.1f} s | "
+              f"{statistics.median(runs) / students:.3f} s |")
+    paired = statistics.median(d / j for d, j in zip(times["dask"], times["jobs"], strict=True))
+    print(f"\nOverhead of Dask: {100 * (dask_s / jobs_s - 1):+.1f} % of the medians, {100 * (paired - 1):+.1f} % the "
+          "median of the run-by-run ratios (goal: at most +20 %); the cluster's start (scheduler, worker processes, "
+          "their torch import) and stop are counted.\n")
 
 
 def rss_kib(pid: int | str = "self") -> int:
@@ -228,14 +260,22 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=24, help="class size for throughput and overhead")
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded at a time, both ways")
     parser.add_argument("--scale", type=int, default=4, help="the larger class is this many times --students")
+    parser.add_argument("--dask-students", type=int, default=96, help="class size for the Dask row (0: skip)")
+    parser.add_argument("--dask-repeats", type=int, default=3, help="interleaved runs each way for the Dask row")
+    parser.add_argument("--only-dask", action="store_true", help="run only the Dask row")
     parser.add_argument("--memory-students", type=int, default=1000, help="class size for memory (0: skip)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="grade-bench-batch-"))
     os.environ["GRADER_CACHE"] = str(work / "cache")
     try:
         print(f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}\n")
+        if args.only_dask:
+            dask_overhead(work, args.dask_students, args.jobs, args.dask_repeats)
+            return
         throughput(work, args.students, args.jobs, args.scale)
         overhead(work, args.students, args.jobs)
+        if args.dask_students:
+            dask_overhead(work, args.dask_students, args.jobs, args.dask_repeats)
         if args.memory_students:
             memory(work, args.memory_students, args.jobs)
     finally:

@@ -1,17 +1,25 @@
 """A disk cache of computed cases, so that a repeated run needs no torch in the grading process.
 
 Cases depend only on the target's spec, the seed, the number of upstream gradients and the versions of the
-grader and torch, so those are hashed into the key. Files are ``.npz`` (loaded with ``allow_pickle=False``)
-under ``$GRADER_CACHE``, else ``$XDG_CACHE_HOME/grader``, else ``~/.cache/grader``. Anything unreadable
-is treated as a miss; a cache that cannot be written is skipped silently.
+grader and torch, so those are hashed into the key. Files live under ``$GRADER_CACHE``, else
+``$XDG_CACHE_HOME/grader``, else ``~/.cache/grader``. Anything unreadable is treated as a miss; a cache that
+cannot be written is skipped silently.
+
+A file is the arrays laid out flat (:mod:`grader.layout`) after a 64-byte header
+(``b"GRADECAS"``, the offset and length of the JSON index, which follows the arrays), and is *mapped*, not
+read: loading a case of 10⁶ elements costs no copy and no checksum, and pages that no check looks at (the
+VJP under ``u = 1``, needed only to explain a failure) are never read from disk. The arrays are read-only.
+Files are written whole to a temporary name and renamed, so a mapping never sees a file change. Unit
+directions (``e_i``) are not stored: their index is, and they are rebuilt from it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import mmap
 import os
+import struct
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -21,9 +29,13 @@ import numpy as np
 
 from grader import __version__
 from grader.cases import Case
+from grader.layout import as_bytes, entries, place, views
 from grader.spec import ExerciseSpec, TargetSpec
 
-FORMAT = 1
+FORMAT = 2
+_MAGIC = b"GRADECAS"
+_HEAD = struct.Struct("<8sQQ")
+_START = 64
 
 
 def directory() -> Path:
@@ -61,7 +73,7 @@ def save(name: str, cases: list[Case]) -> None:
             arrays.update({f"c{ci}.e{k}.{j}": g for j, g in enumerate(grads) if g is not None})
         arrays.update({f"c{ci}.one.{j}": g for j, g in enumerate(case.expected_ones) if g is not None})
         for ai, dirs in case.directions.items():
-            arrays.update({f"c{ci}.d{ai}.{m}": v for m, v in enumerate(dirs)})
+            arrays.update({f"c{ci}.d{ai}.{m}": v for m, v in enumerate(dirs) if case.coordinates[ai][m] is None})
         meta.append({"values": values, "n_args": len(case.args), "n_up": len(case.upstream),
                      "coords": {str(ai): list(c) for ai, c in case.coordinates.items()}})
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
@@ -69,24 +81,42 @@ def save(name: str, cases: list[Case]) -> None:
 
 
 def save_arrays(name: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` under ``name``: to a temporary file first, then renamed into place."""
+    tmp = None
     try:
         folder = directory()
         folder.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)  # type: ignore[arg-type]
+        index, end = place(arrays, _START)
+        text = json.dumps(index).encode()
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
-            handle.write(buf.getvalue())
-        os.replace(tmp, folder / f"{name}.npz")
-    except OSError:
+            handle.write(_HEAD.pack(_MAGIC, end, len(text)).ljust(_START, b"\0"))
+            for label, arr in arrays.items():
+                handle.seek(index[label][2])
+                handle.write(as_bytes(arr))
+            handle.seek(end)
+            handle.write(text)
+        os.replace(tmp, folder / f"{name}.arrays")
+        tmp = None
+    except (OSError, ValueError):
         return
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def load_arrays(name: str) -> dict[str, np.ndarray] | None:
+    """The arrays saved under ``name``, as read-only views of the mapped file; ``None`` for a miss."""
     try:
-        with np.load(directory() / f"{name}.npz", allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError):
+        with open(directory() / f"{name}.arrays", "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            memory = mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ)
+        magic, end, length = _HEAD.unpack_from(memory)
+        if magic != _MAGIC or end + length != size:
+            return None
+        index = json.loads(memory[end:end + length].decode())
+        return views(memory, entries(index, _START, end))
+    except (OSError, ValueError, struct.error):
         return None
 
 
@@ -97,7 +127,7 @@ def load(name: str, target: TargetSpec) -> list[Case] | None:
     try:
         meta = json.loads(arrays["meta"].tobytes().decode())
         return [_case(arrays, ci, m, target) for ci, m in enumerate(meta)] if len(meta) == len(target.cases) else None
-    except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError):
+    except (OSError, KeyError, IndexError, ValueError, TypeError):
         return None
 
 
@@ -113,11 +143,22 @@ def _case(arrays: dict[str, np.ndarray], ci: int, meta: dict[str, Any], target: 
         return tuple(get(f"{prefix}.{j}") if j in grad_idx else None for j in range(len(args)))
 
     coords = {int(ai): tuple(c) for ai, c in meta["coords"].items()}
+
+    def direction(ai: int, m: int, index: int | None) -> np.ndarray:
+        return get(f"d{ai}.{m}") if index is None else _unit(args[ai].shape, index)
+
     return Case(spec=target.cases[ci], args=args, output=get("out"),
                 upstream=tuple(get(f"u{k}") for k in range(meta["n_up"])),
                 expected=tuple(grads(f"e{k}") for k in range(meta["n_up"])), expected_ones=grads("one"),
-                directions={ai: tuple(get(f"d{ai}.{m}") for m in range(len(c))) for ai, c in coords.items()},
+                directions={ai: tuple(direction(ai, m, i) for m, i in enumerate(c)) for ai, c in coords.items()},
                 coordinates=coords)
+
+
+def _unit(shape: tuple[int, ...], index: int) -> np.ndarray:
+    """``e_index`` of the given shape (zeros come from the allocator untouched, so this costs one page)."""
+    unit = np.zeros(int(np.prod(shape)), dtype=np.float64)
+    unit[int(index)] = 1.0
+    return unit.reshape(shape)
 
 
 def _value(value: Any) -> Any:

@@ -9,8 +9,9 @@ torch in the grading process and costs little more than the sandbox's own torch 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from grader.spec import CaseSpec, ExerciseSpec
 LINEAR_MIX = (0.75, -1.25)
 _MEMO_SIZE = 256
 _MEMO: dict[str, tuple[Case, ...]] = {}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Case:
         directions: for each differentiable argument index, its finite-difference directions.
         coordinates: for each differentiable argument index, the flat index of each coordinate direction
             (``None`` for random directions).
+        derived: what later steps derive from the case alone (the fingerprints of the arrays sent to the
+            child, the norms of the directions), kept with it by :meth:`once`.
     """
 
     spec: CaseSpec
@@ -46,6 +50,18 @@ class Case:
     expected_ones: tuple[np.ndarray | None, ...]
     directions: dict[int, tuple[np.ndarray, ...]]
     coordinates: dict[int, tuple[int | None, ...]]
+    derived: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def once(self, name: str, compute: Callable[[], T]) -> T:
+        """``compute()``, worked out the first time it is asked for and kept with the case.
+
+        Cases are built once per spec and seed and shared by every grading in this process (a whole class in a
+        batch), so anything derived from the reference alone is computed once per case, not per check.
+        """
+        if name not in self.derived:
+            self.derived[name] = compute()
+        value: T = self.derived[name]
+        return value
 
     @property
     def random_calls(self) -> int:

@@ -231,7 +231,8 @@ def release_command(out: Path | None, course: Path | None, check: bool, grader_r
 @click.option("--seeds", type=click.IntRange(1, 100), default=10, show_default=True,
               help="Seeds the solution must score full marks on.")
 def validate_command(exercises: tuple[str, ...], course: Path | None, seeds: int) -> None:
-    """Prove the checks: solutions full marks, stubs zero, every mutant of the solution caught."""
+    """Prove the checks: solutions full marks, stubs zero, every mutant of the solution caught, every catalogue
+    entry told apart on the cases and named on its own mutant (the coverage column)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -243,7 +244,8 @@ def validate_command(exercises: tuple[str, ...], course: Path | None, seeds: int
     slugs = [s for name in (exercises or ("all",)) for s in spec.resolve(name)]
     console = Console(stderr=False, highlight=False)
     table = Table(title="grade validate")
-    for column in ("exercise", "solution", "stub", "mutants killed", "diagnosis accuracy", "equivalent"):
+    for column in ("exercise", "solution", "stub", "mutants killed", "diagnosis accuracy", "equivalent",
+                   "catalogue named"):
         table.add_column(column)
     results = []
     with SandboxServer() as server:
@@ -256,11 +258,12 @@ def validate_command(exercises: tuple[str, ...], course: Path | None, seeds: int
     for v in results:
         table.add_row(v.exercise, "ok" if not v.flaky else f"FLAKY ({len(v.flaky)})",
                       "ok" if not v.stub_problems else "WRONG", f"{v.killed}/{v.total}",
-                      f"{v.accurate}/{v.killed}" if v.killed else "-", str(len(v.equivalent)))
+                      f"{v.accurate}/{v.killed}" if v.killed else "-", str(len(v.equivalent)),
+                      f"{v.named}/{v.entries}" if v.entries else "-")
     console.print(table)
     for v in results:
         for line in v.flaky[:10] + v.stub_problems + [f"survived: {s}" for s in v.survivors] + \
-                [f"misdiagnosed: {m}" for m in v.misdiagnosed]:
+                [f"misdiagnosed: {m}" for m in v.misdiagnosed] + [f"catalogue: {c}" for c in v.catalogue_problems]:
             console.print(f"{v.exercise}: {line}", markup=False)
     sys.exit(EXIT_PASSED if all(v.ok for v in results) else EXIT_FAILED)
 

@@ -16,6 +16,7 @@ from fractions import Fraction
 import numpy as np
 
 from grader.compare import all_close, num, worst_text
+from grader.patterns import GENERIC
 from grader.spec import Tolerance
 
 HINTS = {
@@ -49,6 +50,8 @@ class Verdict:
     message: str
     hint: str = ""
     """Shown instead of the code's hint in :data:`HINTS` when set."""
+    pattern: str | None = None
+    """The misconception named beyond the code: a catalogue entry's id or a generic id (:mod:`grader.patterns`)."""
 
     @property
     def passed(self) -> bool:
@@ -65,9 +68,12 @@ def shape_verdict(label: str, got: np.ndarray, input_shape: tuple[int, ...], wan
                   others: dict[str, np.ndarray], tol: Tolerance) -> Verdict:
     """Explain a gradient whose shape is not its input's (one call's values are enough to tell)."""
     shape = tuple(got.shape)
-    if len(shape) == 2 and shape == input_shape[::-1] and all_close([got.T], [want], tol):
-        return Verdict("transposed", f"{label} is the transpose of the expected gradient: it has shape "
-                                     f"{list(shape)} but the input has shape {list(input_shape)}")
+    if len(shape) >= 2 and shape == _swap_last(input_shape) and all_close([np.swapaxes(got, -1, -2)], [want], tol):
+        where = f"it has shape {list(shape)} but the input has shape {list(input_shape)}"
+        if len(shape) == 2:
+            return Verdict("transposed", f"{label} is the transpose of the expected gradient: {where}")
+        return Verdict("transposed", f"{label} is the expected gradient with its last two dimensions swapped: {where}",
+                       GENERIC["batched_transpose"].hint, pattern="batched_transpose")
     broadcast = _broadcasts_to(input_shape, shape)
     sums_back = broadcast and all_close([_sum_to(got, input_shape)], [want], tol)
     if not sums_back:
@@ -94,8 +100,12 @@ def value_verdict(label: str, got: Sequence[np.ndarray], want: Sequence[np.ndarr
         return nonfinite
     if all_close(got, [-w for w in want], tol):
         return Verdict("sign_flipped", f"{label} is minus the expected gradient ({worst_text(got[0], want[0])})")
-    if got[0].ndim == 2 and got[0].shape[0] == got[0].shape[1] and all_close([g.T for g in got], want, tol):
-        return Verdict("transposed", f"{label} is the transpose of the expected gradient")
+    if got[0].ndim >= 2 and got[0].shape[-1] == got[0].shape[-2] \
+            and all_close([np.swapaxes(g, -1, -2) for g in got], want, tol):
+        if got[0].ndim == 2:
+            return Verdict("transposed", f"{label} is the transpose of the expected gradient")
+        return Verdict("transposed", f"{label} is the expected gradient with its last two dimensions swapped",
+                       GENERIC["batched_transpose"].hint, pattern="batched_transpose")
     for name, other in others.items():
         if other and other[0].shape == got[0].shape and not all_close(other, want, tol) \
                 and all_close(got, other, tol):
@@ -105,7 +115,7 @@ def value_verdict(label: str, got: Sequence[np.ndarray], want: Sequence[np.ndarr
         return Verdict("ignores_upstream_grad",
                        f"{label} is what the gradient would be if grad_output were all ones: it is not "
                        f"multiplied by grad_output ({worst_text(got[0], want[0])})")
-    factor = _factor(got, want, tol)
+    factor = scale_factor(got, want, tol)
     if factor is not None:
         return Verdict("scaled", f"{label} is off by a factor of {describe_factor(factor, sizes)} "
                                  f"({worst_text(got[0], want[0])})")
@@ -117,14 +127,17 @@ def value_verdict(label: str, got: Sequence[np.ndarray], want: Sequence[np.ndarr
 def nonfinite_verdict(label: str, got: Sequence[np.ndarray], want: Sequence[np.ndarray]) -> Verdict | None:
     """``nan_or_inf`` when some ``got[k]`` is NaN or infinite where ``want[k]`` is finite, else ``None``."""
     for g, w in zip(got, want, strict=True):
-        bad = ~np.isfinite(g) & np.isfinite(w)
+        finite = np.isfinite(g)
+        if finite.all():
+            continue  # the common case: no need to look at the reference at all
+        bad = ~finite & np.isfinite(w)
         if bad.any():
             return Verdict("nan_or_inf", f"{label} has {int(bad.sum())} NaN or infinite element(s) where the "
                                          f"expected gradient is finite, e.g. {worst_text(g, w)}")
     return None
 
 
-def _factor(got: Sequence[np.ndarray], want: Sequence[np.ndarray], tol: Tolerance) -> float | None:
+def scale_factor(got: Sequence[np.ndarray], want: Sequence[np.ndarray], tol: Tolerance) -> float | None:
     """The constant ``c`` with ``got ≈ c·want`` for every call, if there is one and it is not 0, 1 or -1."""
     g = np.concatenate([x.reshape(-1) for x in got])
     w = np.concatenate([x.reshape(-1) for x in want])
@@ -148,6 +161,10 @@ def describe_factor(c: float, sizes: Sequence[int]) -> str:
     if abs(float(frac) - c) < 1e-9 * max(1.0, abs(c)) and frac.denominator != 1:
         return f"{frac} = {num(c)}"
     return num(c)
+
+
+def _swap_last(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (*shape[:-2], shape[-1], shape[-2]) if len(shape) >= 2 else shape
 
 
 def _broadcasts_to(small: tuple[int, ...], big: tuple[int, ...]) -> bool:

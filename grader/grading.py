@@ -17,6 +17,7 @@ from grader.diagnose import UNUSABLE_HINT, Verdict
 from grader.integrity.static import findings_for
 from grader.probe import Failure, Observation, build_job, observe, observe_training
 from grader.results import Report, Row
+from grader.returns import returns_list
 from grader.sandbox.client import SandboxServer
 from grader.scoring import score_rows, totals
 from grader.spec import CourseSpec, ExerciseSpec, TargetSpec, load_exercise
@@ -31,9 +32,10 @@ def grade_exercise(course: CourseSpec, slug: str, submission: Submission, server
     return grade_module(course, exercise, module, server, seed)
 
 
-def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | str, server: SandboxServer, seed: int,
-                 only: str | None = None) -> Report:
-    """Grade one module (or, given a message, an unusable submission) against every target (or ``only`` one)."""
+def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | str | Failure, server: SandboxServer,
+                 seed: int, only: str | None = None) -> Report:
+    """Grade one module against every target (or ``only`` one). Given a message (an unusable submission) or a
+    :class:`Failure` (a batch whose worker died grading it), every row says so and no code runs."""
     rows: list[Row] = []
     printed: list[str] = []
     hint = UNUSABLE_HINT.format(slug=exercise.slug, module=exercise.module)
@@ -49,14 +51,15 @@ def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | st
             source = Failure("timeout", f"importing your module took longer than the time limit of "
                                         f"{course.limits.wall_seconds:g} s (a loop at module level?), so no target "
                                         "could be graded")
-        target_rows = _rows(target, cases, observations, static, course.policy.slowdown)
+        listed = isinstance(source, Module) and returns_list(source.source, target.name)
+        target_rows = _rows(target, cases, observations, static, course.policy.slowdown, listed)
         if target.training is not None:
             policy = next((r for r in target_rows if r.check == "policy" and not r.passed), None)
             blocked = Verdict(policy.diagnosis, policy.message) if policy else None
             target_rows.append(training_row(target, losses, blocked))
         rows.extend(score_rows(target, target_rows))
     score, max_score = totals(rows)
-    sandbox = {"server": "fork", **server.info} if not isinstance(module, str) else {}
+    sandbox = {"server": "fork", **server.info} if isinstance(module, Module) else {}
     sandbox.pop("pid", None)
     return Report(exercise=exercise.id, title=exercise.title, score=score, max_score=max_score, seed=seed,
                   checks=tuple(rows), output="".join(printed), sandbox=sandbox)
@@ -81,10 +84,11 @@ def _observe(course: CourseSpec, exercise: ExerciseSpec, target: TargetSpec, cas
 
 
 def _rows(target: TargetSpec, cases: list[Case], observations: list[Observation], static: tuple[str, ...],
-          slowdown: float) -> list[Row]:
+          slowdown: float, returns_list: bool = False) -> list[Row]:
     rows: list[Row] = []
     for case, obs in zip(cases, observations, strict=True):
-        ctx = Context(target=target, case=case, obs=obs, static_forbidden=static, slowdown=slowdown)
+        ctx = Context(target=target, case=case, obs=obs, static_forbidden=static, slowdown=slowdown,
+                      returns_list=returns_list)
         for check in CHECKS:
             rows.extend(check.rows(ctx))
     return rows

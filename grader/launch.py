@@ -14,11 +14,14 @@ _NO_SERVER = {"list", "release", "validate", "--help", "-h", "--version"}
 
 
 def servers_wanted(args: list[str]) -> int:
-    """How many servers the command line will use: 0 for commands that do not grade, ``--jobs`` for a batch."""
+    """How many servers the command line will use: 0 for commands that do not grade or grade on Dask, ``--jobs``
+    for a batch."""
     if not args or args[0] in _NO_SERVER or args[0].startswith("-") or {"--help", "-h"} & set(args):
         return 0
     if args[0] != "batch":
         return 1
+    if any(arg == "--dask" or arg.startswith("--dask=") for arg in args):
+        return 0  # the workers of the Dask cluster keep the servers
     jobs = os.cpu_count() or 1
     for i, arg in enumerate(args):
         value = arg.split("=", 1)[1] if arg.startswith("--jobs=") else ""
@@ -30,6 +33,10 @@ def servers_wanted(args: list[str]) -> int:
 
 
 def main() -> None:
+    # numpy's BLAS would start a thread per core for every dot product of a check (a norm of a 10⁶-element
+    # gradient), and those threads fight the sandbox server and the other graders for the cores: one dot then
+    # takes 15 ms instead of 1. The checks are small, serial arithmetic; read before numpy is first imported.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     count = servers_wanted(sys.argv[1:])
     if count:
         from grader.sandbox.spawn import prestart

@@ -15,6 +15,10 @@ so formatting does not matter) and says which diagnosis a good grader should giv
 
 Swaps of two syntactically identical gradients (``Add``: both are ``grad_output``) are equivalent to the
 solution and are not generated.
+
+:func:`catalogue_mutant` builds, for an entry of a target's ``catalogue:``, the module whose backward has
+exactly that misconception: the solution's class is wrapped so that backward returns the entry's formula for
+its input and the solution's gradients for every other argument. A good grader names it by the entry's id.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import ast
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from grader.spec import ExerciseSpec, TargetSpec
+from grader.spec import CatalogueEntry, ExerciseSpec, TargetSpec
 
 
 @dataclass(frozen=True)
@@ -190,3 +194,54 @@ def _for_target(source: str, target: TargetSpec) -> list[Mutant]:
     for site in range(len(_sum_calls(fn)) if fn else 0):
         add(f"skip reduction #{site + 1}", None, "broadcast_not_reduced", _skip_reduction(site))
     return out
+
+
+_METHODS = """
+@staticmethod
+def forward(ctx, {params}):
+    out = {name}.solution_forward(ctx, {params})
+    ctx.formula_names = ({kept})
+    return out
+
+@staticmethod
+def backward(ctx, grad_output):
+    {right}
+    {used} = ctx.formula_names
+{assignments}
+    return tuple(grads)
+"""
+
+
+def catalogue_mutant(source: str, target: TargetSpec, *entries: CatalogueEntry) -> Mutant:
+    """The solution module with ``target``'s backward giving each entry's wrong gradient for its input (one entry
+    per input; ``grade validate`` builds one mutant per entry).
+
+    The solution's ``forward`` and ``backward`` stay in the class under other names; the new ``forward`` keeps
+    the arguments (and the output) the formulas read, and the new ``backward`` replaces the solution's
+    gradients of those inputs by the formulas (with ``None`` for the others when only one input gets a
+    gradient), evaluated in the student's process as the grader evaluates them in its own.
+    """
+    names = [a.name for a in target.args]
+    assert len({e.input for e in entries}) == len(entries), "one entry per input"
+    read = {n.id for e in entries for n in ast.walk(ast.parse(e.formula, mode="eval")) if isinstance(n, ast.Name)}
+    used = [a for a in target.args if a.name in read] + (["out"] if "out" in read else [])
+    kept = [n if isinstance(n, str) else n.name if n.kind == "value" else f"{n.name}.detach()" for n in used]
+    right = (f"right = {target.name}.solution_gradients(ctx, grad_output)\n    "
+             "grads = list(right) if isinstance(right, tuple) else [right]") if len(target.grad_args) > 1 \
+        else f"grads = [None] * {len(names)}"
+    assignments = "\n".join(f"    grads[{names.index(e.input)}] = ({e.formula})" for e in entries)
+    methods = ast.parse(_METHODS.format(
+        name=target.name, params=", ".join(names), right=right, assignments=assignments,
+        kept="".join(f"{k}, " for k in kept) or "()",
+        used="".join(f"{n if isinstance(n, str) else n.name}, " for n in used) or "_")).body
+    tree = ast.parse(source)
+    [cls] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == target.name]
+    for item in cls.body:
+        if isinstance(item, ast.FunctionDef) and item.name in ("forward", "backward"):
+            item.name = "solution_forward" if item.name == "forward" else "solution_gradients"
+    cls.body.extend(methods)
+    tree.body[:0] = ast.parse("import math\nimport torch\nimport torch.nn.functional as F\n").body
+    mutated = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+    ids = ", ".join(e.id for e in entries)
+    return Mutant(name=f"{target.name}: catalogue {ids}", target=target.name,
+                  input=entries[0].input if len(entries) == 1 else None, expected=ids, source=mutated)

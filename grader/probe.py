@@ -1,7 +1,9 @@
 """Between the trusted checks and the sandbox: what to ask the child, and what its answer means.
 
 :func:`build_job` turns one target's cases into a job holding only that target's inputs, upstream
-gradients and finite-difference directions (no references, no other targets, no specs).
+gradients and finite-difference directions (no references, no other targets, no specs), with the
+fingerprints of the arrays it holds, so that a child whose inputs are unchanged can say so without hashing
+them again (:func:`sent_digests`; computed once per case).
 :func:`observe` turns the child's reply into :class:`Observation` objects, one per case, validating every
 key, shape and dtype on the way; anything missing or malformed becomes a :class:`Failure`, never a crash.
 """
@@ -43,6 +45,7 @@ class Call:
         upstream_changed: grad_output was modified in place.
         inputs_changed: which forward arguments were modified in place.
         saved_changed: a saved tensor was modified in place.
+        is_list: the sequence backward returned was a list, which the autograd engine rejects.
     """
 
     failure: Failure | None = None
@@ -52,6 +55,7 @@ class Call:
     upstream_changed: bool = False
     inputs_changed: tuple[bool, ...] = ()
     saved_changed: bool = False
+    is_list: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,14 +108,26 @@ def build_job(module: str, target: TargetSpec, cases: list[Case], training: dict
             for m, v in enumerate(dirs):
                 if case.coordinates[ai][m] is None:
                     arrays[f"c{ci}.d{ai}.{m}"] = v
+        args_sent, upstream_sent = sent_digests(case)
+        digests = {f"a{ai}": d for ai, d in enumerate(args_sent) if d is not None}
+        digests.update({f"u{k}": d for k, d in enumerate(upstream_sent)})
         header["cases"].append({"values": values, "calls": len(case.upstream), "eps": target.fd.eps,
                                 "fd": {str(ai): len(d) for ai, d in case.directions.items()},
-                                "coords": {str(ai): list(c) for ai, c in case.coordinates.items()}})
+                                "coords": {str(ai): list(c) for ai, c in case.coordinates.items()},
+                                "digests": digests})
     if training is not None and target.training is not None:
         arrays.update(training)
         header["training"] = {"steps": target.training.steps, "lr": target.training.lr,
                               "params": [i for i in range(1, len(target.args))]}
     return header, arrays
+
+
+def sent_digests(case: Case) -> tuple[tuple[str | None, ...], tuple[str, ...]]:
+    """Fingerprints of the case's array arguments (``None`` for python values) and of its upstream gradients,
+    against which the child's reports of in-place changes are compared."""
+    return case.once("sent_digests", lambda: (
+        tuple(digest(a) if isinstance(a, np.ndarray) else None for a in case.args),
+        tuple(digest(u) for u in case.upstream)))
 
 
 def observe_training(run: ChildRun, limits: Limits) -> np.ndarray | Failure:
@@ -199,7 +215,7 @@ def _read_case(run: ChildRun, ci: int, record: Any, target: TargetSpec, case: Ca
     if not forward.get("ok"):
         return Observation(forward_failure=failure_from_error(forward, "running forward"))
     output = _array(run, f"c{ci}.out", None)
-    sent = [digest(a) if isinstance(a, np.ndarray) else None for a in case.args]
+    sent = list(sent_digests(case)[0])
     forward_changed = _changed(sent, record.get("inputs_after_forward"))
     calls = []
     for k, call in enumerate(record.get("calls", [])[: len(case.upstream)]):
@@ -239,10 +255,10 @@ def _call(run: ChildRun, ci: int, k: int, call: Any, sent: list[str | None], cas
             arr = _array(run, f"c{ci}.k{k}.g{j}", tuple(int(d) for d in entry.get("shape", ())))
             if arr is not None:
                 grads[j] = arr
-    upstream_changed = call.get("grad_output_after") != digest(case.upstream[k])
+    upstream_changed = call.get("grad_output_after") != sent_digests(case)[1][k]
     return Call(is_tuple=bool(call.get("tuple")), entries=entries, grads=grads, upstream_changed=upstream_changed,
                 inputs_changed=_changed(sent, call.get("inputs_after")),
-                saved_changed=any(bool(x) for x in call.get("saved_changed", [])))
+                saved_changed=any(bool(x) for x in call.get("saved_changed", [])), is_list=call.get("list") is True)
 
 
 def _entry(entry: Any) -> dict[str, Any]:

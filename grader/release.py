@@ -22,6 +22,7 @@ from pathlib import Path
 from grader.ci.install import CPU_INDEX, VENDORED, torch_requirement, write_source
 from grader.errors import SpecError, UsageError
 from grader.notebook_release import exercise_notebook, notebook_path, write_notebook
+from grader.public_spec import without_catalogues
 from grader.solutions import SolutionMarkerError, strip_solutions
 from grader.spec import CourseSpec, load_exercise
 
@@ -114,7 +115,10 @@ def release(course: CourseSpec, out: Path, grader_requirement: str | None = None
             if path.is_file() and "__pycache__" not in path.parts and path.name != "hidden.yaml":
                 dest = target / path.relative_to(source)
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, dest)
+                if path.name == "exercise.yaml":
+                    dest.write_text(without_catalogues(path.read_text(encoding="utf-8")), encoding="utf-8")
+                else:
+                    shutil.copyfile(path, dest)
                 written.append(dest)
         (out / stub.relative).write_text(stub.text, encoding="utf-8")
         if notebooks:

@@ -30,6 +30,9 @@ class Row:
         message: what went wrong, with the numbers, in words a student understands.
         hint: one line on what to try next (empty when passed).
         hidden: whether the case came from hidden.yaml.
+        pattern: on a failed row, the misconception it matched beyond its code: the id of an entry of the
+            exercise's catalogue or a generic id (:data:`grader.patterns.GENERIC`); ``None`` when nothing more
+            specific than the code is known.
     """
 
     target: str
@@ -43,6 +46,7 @@ class Row:
     score: float = 0.0
     max_score: float = 0.0
     hidden: bool = False
+    pattern: str | None = None
 
     def with_points(self, earned: float, available: float) -> Row:
         return replace(self, score=earned, max_score=available)

@@ -7,12 +7,15 @@ supplies specs. See ``docs/spec-format.md`` for every key.
 
 from __future__ import annotations
 
+import ast
+import builtins
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from grader.errors import SpecError, UsageError
+from grader.patterns import GENERIC
 from grader.specreader import Node, load_yaml
 
 ARG_KINDS = ("tensor", "index", "value")
@@ -20,6 +23,9 @@ DISTRIBUTIONS = ("normal", "uniform")
 GRADIENT_CHECKS = ("contract", "autograd", "gradcheck")
 ALL_CHECKS = ("forward", "policy", *GRADIENT_CHECKS, "training")
 _SLUG = re.compile(r"^(ex\d\d)_[a-z0-9_]+$")
+_PATTERN_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+FORMULA_NAMES = ("out", "grad_output", "torch", "F", "math")
+"""What a catalogue formula may use besides the forward's arguments and Python's builtins."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,23 @@ class TrainingSpec:
 
 
 @dataclass(frozen=True)
+class CatalogueEntry:
+    """A known misconception: the *wrong* gradient a student with it returns for one input.
+
+    ``formula`` is a Python expression like the reference, over the forward's arguments by name, ``out`` (the
+    reference output), ``grad_output``, ``torch``, ``F`` and ``math``; it is evaluated in the trusted process.
+    A failed row whose gradient equals it under every ``grad_output`` of the case is named ``id``, and shows
+    ``message`` (what the student did, e.g. "evaluated σ' at the output") and ``hint``.
+    """
+
+    id: str
+    input: str
+    formula: str
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
 class TargetSpec:
     """One ``autograd.Function`` subclass to grade."""
 
@@ -137,6 +160,7 @@ class TargetSpec:
     tolerance: Tolerance
     fd: FiniteDifferences
     training: TrainingSpec | None = None
+    catalogue: tuple[CatalogueEntry, ...] = ()
 
     @property
     def grad_args(self) -> tuple[ArgSpec, ...]:
@@ -268,9 +292,11 @@ def _load_exercise(course: CourseSpec, slug: str, hidden: bool) -> ExerciseSpec:
     if not module.endswith(".py") or "/" in module:
         raise node.fail("module", f"expected a file name like linear.py, got {module!r}")
     _check_module(node, course.root, slug, module)
-    targets = [_target(t, course) for t in node.children("targets")]
+    target_nodes = node.children("targets")
+    targets = [_target(t, course) for t in target_nodes]
     if not targets:
         raise node.fail("targets", "expected at least one target")
+    _unique_ids(targets, target_nodes)
     if hidden:
         targets = _with_hidden(targets, course.root / "solutions" / slug / "hidden.yaml")
     names = {t.name for t in targets}
@@ -308,6 +334,48 @@ def _python_files(folder: Path) -> list[str]:
         return []
 
 
+def _unique_ids(targets: list[TargetSpec], nodes: list[Node]) -> None:
+    seen: dict[str, str] = {}
+    for target, node in zip(targets, nodes, strict=True):
+        for j, entry in enumerate(target.catalogue):
+            if entry.id in seen:
+                raise node.fail(f"catalogue[{j}].id", f"{entry.id!r} is already an entry of {seen[entry.id]}: "
+                                                      "ids must be unique in the exercise")
+            seen[entry.id] = target.name
+
+
+def _catalogue_entry(node: Node, args: tuple[ArgSpec, ...]) -> CatalogueEntry:
+    """One ``catalogue:`` entry, checked before any grading: its id, its input, and a formula that compiles and
+    names nothing but the arguments, ``out``, ``grad_output``, ``torch``, ``F``, ``math`` and builtins."""
+    node.only({"id", "input", "formula", "message", "hint"})
+    entry_id = node.get("id", str)
+    if not _PATTERN_ID.match(entry_id):
+        raise node.fail("id", f"expected lower-case letters, digits and _ starting with a letter, got {entry_id!r}")
+    if entry_id in GENERIC:
+        raise node.fail("id", f"{entry_id!r} is a generic pattern id (CONTRACT section 5): choose another")
+    differentiable = [a.name for a in args if a.differentiable]
+    name = node.get("input", str)
+    if name not in differentiable:
+        raise node.fail("input", f"expected an argument that gets a gradient ({', '.join(differentiable)}), "
+                                 f"got {name!r}")
+    formula = node.get("formula", str)
+    try:
+        tree = ast.parse(formula, mode="eval")
+    except SyntaxError as exc:
+        raise node.fail("formula", f"not a python expression: {exc.msg}") from None
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.Lambda) for a in n.args.args}
+    known = {a.name for a in args} | set(FORMULA_NAMES) | set(dir(builtins)) | bound
+    unknown = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in known})
+    if unknown:
+        raise node.fail("formula", f"unknown name(s) {', '.join(unknown)}; a formula may use the arguments "
+                                   f"({', '.join(a.name for a in args)}), {', '.join(FORMULA_NAMES)}")
+    message, hint = node.get("message", str), node.get("hint", str)
+    if not message.strip() or not hint.strip():
+        raise node.fail("message" if not message.strip() else "hint", "must not be empty")
+    return CatalogueEntry(id=entry_id, input=name, formula=formula, message=message.strip(), hint=hint.strip())
+
+
 def _mutant(node: Node, targets: set[str]) -> MutantSpec:
     from grader.diagnose import HINTS
 
@@ -326,11 +394,15 @@ def _mutant(node: Node, targets: set[str]) -> MutantSpec:
 
 
 def _target(node: Node, course: CourseSpec) -> TargetSpec:
-    node.only({"name", "reference", "args", "points", "cases", "tolerance", "gradcheck", "training"})
+    node.only({"name", "reference", "args", "points", "cases", "tolerance", "gradcheck", "training", "catalogue"})
     args = tuple(_arg(a) for a in node.children("args"))
     names = [a.name for a in args]
     if len(set(names)) != len(names):
         raise node.fail("args", f"argument names repeat: {names}")
+    catalogue = tuple(_catalogue_entry(c, args) for c in node.children("catalogue")) if node.has("catalogue") else ()
+    clash = [name for name in names if name in FORMULA_NAMES]
+    if catalogue and clash:
+        raise node.fail("args", f"an argument named {clash[0]} would hide the catalogue formulas' {clash[0]}")
     points_node = node.child("points")
     points_node.only(set(ALL_CHECKS))
     points = {check: points_node.get(check, float, 0.0) for check in ALL_CHECKS if points_node.has(check)}
@@ -344,7 +416,7 @@ def _target(node: Node, course: CourseSpec) -> TargetSpec:
         name=node.get("name", str), reference=node.get("reference", str), args=args, points=points,
         cases=cases, tolerance=_tolerance(node.child("tolerance"), course.tolerance),
         fd=_fd(node.child("gradcheck"), course.fd),
-        training=_training(node.child("training"), args) if node.has("training") else None,
+        training=_training(node.child("training"), args) if node.has("training") else None, catalogue=catalogue,
     )
 
 

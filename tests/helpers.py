@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -63,3 +64,19 @@ def solution_lines() -> set[str]:
             elif inside and len(line.strip()) > 12:
                 found.add(line.strip())
     return found
+
+
+def fast_course(root: Path) -> Path:
+    """A copy of the course in ``root`` whose time limit is 2 s, as an instructor's course.yaml override would set
+    it, so a student whose backward never returns costs 2 s, not 20."""
+    for name in ("exercises", "solutions"):
+        shutil.copytree(ROOT / name, root / name)
+    text = (ROOT / "course.yaml").read_text()
+    assert "wall_seconds: 20" in text
+    (root / "course.yaml").write_text(text.replace("wall_seconds: 20", "wall_seconds: 2"))
+    return root
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder``, by relative path, with its bytes: two batches' outputs compare as these."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

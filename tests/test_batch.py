@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, SUBMISSIONS
+from helpers import SUBMISSIONS, fast_course, tree
 
 from grader.batch import LMS_NAMES, runner
 from grader.batch.layouts import discover
@@ -42,13 +42,7 @@ FULL_MARKS = {"alice", "doejane", "heidi", "leekim", "nguyenan", "parkmin"}
 @pytest.fixture(scope="module")
 def course_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The course with a 2 s time limit, as an instructor's course.yaml override would set it."""
-    root = tmp_path_factory.mktemp("course").resolve()
-    for name in ("exercises", "solutions"):
-        shutil.copytree(ROOT / name, root / name)
-    text = (ROOT / "course.yaml").read_text()
-    assert "wall_seconds: 20" in text
-    (root / "course.yaml").write_text(text.replace("wall_seconds: 20", "wall_seconds: 2"))
-    return root
+    return fast_course(tmp_path_factory.mktemp("course").resolve())
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +70,6 @@ def graded(tmp_path_factory: pytest.TempPathFactory, plan: Plan, server: Sandbox
     out = tmp_path_factory.mktemp("class-out")
     outcomes = run(CLASS, out, plan, server)
     return out, {o.student: o for o in outcomes}
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def gradebook(out: Path) -> dict[str, dict[str, str]]:
@@ -162,6 +152,22 @@ def test_the_summary_names_the_common_mistakes_and_the_troubled_students(
     for student in BROKEN:
         assert f"| {student} | ex04 | unusable |" in troubled
     assert (out / "histogram.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_summary_warns_about_students_graded_without_a_sandbox_layer(
+        graded: tuple[Path, dict[str, Outcome]], plan: Plan, tmp_path: Path) -> None:
+    out, outcomes = graded
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    path = copy / "reports" / "alice.json"
+    data = json.loads(path.read_text())
+    data["exercises"][0]["sandbox"]["layers"]["landlock"] = False  # as a worker on a host without Landlock says
+    path.write_text(json.dumps(data))
+    written = write_outputs(copy, sorted(outcomes), plan.assignments, (), None, "Backprop 101")
+    [warning] = [w for w in written.warnings if "sandbox" in w]
+    assert "without landlock" in warning and "alice" in warning and "dave" not in warning  # dave's code never ran
+    shown = (copy / "summary.md").read_text().split("## Warnings")[1].split("\n\n")[1]
+    assert "without landlock" in shown and "alice" in shown
 
 
 def test_a_rerun_skips_everyone_and_rewrites_the_same_files(graded: tuple[Path, dict[str, Outcome]], plan: Plan,

@@ -34,6 +34,15 @@ def test_shape_transposed(rng):
     assert "[3, 4]" in verdict.message and "[4, 3]" in verdict.message
 
 
+def test_shape_batched_transpose_of_the_last_two_dims(rng):
+    want = rng.normal(size=(2, 5, 4))
+    verdict = shape_verdict("grad_k", np.swapaxes(want, -1, -2).copy(), (2, 5, 4), want, {}, TOL)
+    assert (verdict.code, verdict.pattern) == ("transposed", "batched_transpose")
+    assert "[2, 4, 5]" in verdict.message and "[2, 5, 4]" in verdict.message and "last two" in verdict.message
+    other = shape_verdict("grad_k", rng.normal(size=(2, 4, 5)), (2, 5, 4), want, {}, TOL)
+    assert other.code == "wrong_shape" and other.pattern is None
+
+
 def test_shape_broadcast_not_reduced_says_whether_summing_would_fix_it(rng):
     per_row = rng.normal(size=(5, 4))
     right = shape_verdict("grad_bias", per_row, (4,), per_row.sum(0), {}, TOL)
@@ -188,6 +197,8 @@ class Mistake:
         message: text every row in ``where`` must contain; ``"autograd:text"`` or ``"contract/x:text"`` only
             on those rows.
         spec: limits to replace in the course, for hanging and hogging submissions.
+        patterns: per input, the catalogue entry or generic pattern its ``autograd`` rows in ``where`` also
+            name (their message and hint are then the pattern's); every other row names none.
     """
 
     submission: str
@@ -199,6 +210,7 @@ class Mistake:
     also_wrong: tuple[str, ...] = ()
     message: tuple[str, ...] = ()
     spec: dict = field(default_factory=dict)
+    patterns: dict[str, str] = field(default_factory=dict)
 
 
 def _each(checks: tuple[str, ...], *inputs: str) -> tuple[tuple[str, str | None], ...]:
@@ -236,15 +248,16 @@ MISTAKES = [
     Mistake("linear_weight_transposed", "ex04", "Linear", "transposed", _each(ALL_ROWS, "weight"),
             message=("transpose",)),
     Mistake("div_sign_flipped", "ex02", "Div", "sign_flipped", _each(("autograd", "gradcheck"), "b"),
-            message=("minus",)),
+            message=("gradcheck:minus", "autograd:dropped the minus"), patterns={"b": "div_b_positive"}),
     Mistake("linear_bias_mean", "ex04", "Linear", "scaled", _each(("autograd", "gradcheck"), "bias"),
-            message=("1/N",)),
+            message=("1/N",), patterns={"bias": "bias_averaged"}),
     Mistake("forgot_grad_output", "ex01", "ShiftedSquare", "ignores_upstream_grad", _each(ALL_ROWS, "x"),
             message=("grad_output",)),
     Mistake("matmul_swapped", "ex04", "MatMul", "swapped_inputs", _each(ALL_ROWS, "a", "b"),
             message=("exchanged",)),
     Mistake("mul_swapped", "ex02", "Mul", "swapped_inputs", _each(("autograd", "gradcheck"), "a", "b"),
-            message=("exchanged",)),
+            message=("gradcheck:exchanged", "autograd:instead of by the other factor"),
+            patterns={"a": "mul_own_factor_a", "b": "mul_own_factor_b"}),
     # a difference quotient is numerical differentiation, whatever its step: the policy says so first
     Mistake("log_zero_step", "ex02", "Log", "forbidden_api", (("policy", None), *_each(("autograd", "gradcheck"), "x")),
             whole_op=True, message=("finite differences",)),
@@ -268,7 +281,8 @@ MISTAKES = [
             (("forward", None), *_each(ALL_ROWS, "x", "weight", "bias")), whole_op=True,
             message=("forward output differs from the reference",)),
     Mistake("gelu_tanh_approximation", "ex03", "GELU", "wrong_values", _each(("autograd", "gradcheck"), "x"),
-            message=("autograd:worst element at [", "gradcheck:disagrees with finite differences")),
+            message=("autograd:worst element at [", "autograd:the tanh approximation",
+                     "gradcheck:disagrees with finite differences"), patterns={"x": "gelu_tanh_approximation"}),
 ]
 
 
@@ -315,7 +329,9 @@ def test_mistake_gets_exactly_its_diagnosis(grade, course, mistake):
         assert len(found) == len(case_names), (check, name)
         for row in found:
             assert (row.diagnosis, row.passed, row.score) == (mistake.code, False, 0.0), (check, name, row.message)
-            assert row.hint == HINTS[mistake.code]
+            named = mistake.patterns.get(name or "") if check == "autograd" else None
+            assert row.pattern == named, (check, name, row.pattern, row.message)
+            assert (row.hint == HINTS[mistake.code]) is (named is None)
             for text in _messages(mistake, check, name):
                 assert text in row.message, (check, name)
 

@@ -35,11 +35,11 @@ def _full_marks(report) -> None:
 
 
 @pytest.mark.parametrize(("submission", "exercise"), [
-    ("linear_alternative", "ex04"),       # einsum, ones @ grad_output, lists instead of tuples
+    ("linear_alternative", "ex04"),       # einsum, ones @ grad_output, tuples built from lists
     ("linear_with_helper", "ex04"),       # the maths in a sibling module
-    ("elementwise_alternative", "ex02"),  # 1-tuples, lists, reciprocals, grad_output returned as is
+    ("elementwise_alternative", "ex02"),  # 1-tuples, tuples built from lists, reciprocals, grad_output returned as is
     ("activations_alternative", "ex03"),  # e^-x/(1+e^-x)², 1 - tanh², torch.where, ndtr
-    ("chain_rule_tuples", "ex01"),        # a 1-tuple and a 1-element list for single-input ops
+    ("chain_rule_tuples", "ex01"),        # a 1-tuple and a tuple built from a 1-element list
 ])
 @pytest.mark.parametrize("seed", [None, 99])
 def test_other_correct_formulas_get_full_marks(grade, submission, exercise, seed):
@@ -240,3 +240,32 @@ def test_a_module_that_hangs_at_import_costs_one_time_limit_not_one_per_target(f
     first, *others = targets
     assert all("importing your module took longer" in r.message for r in report.checks if r.target in others)
     assert not any("importing your module" in r.message for r in report.checks if r.target == first)
+
+
+# ---------------------------------------------------------------- large cases: the same verdicts at 10⁶ elements
+
+
+def _million(course):
+    """ex04 with one Linear case whose x has 10⁶ elements (its arrays cross the sandbox in shared memory)."""
+    from dataclasses import replace
+
+    exercise = load_exercise(course, "ex04_linear")
+    linear = next(t for t in exercise.targets if t.name == "Linear")
+    case = replace(linear.cases[0], name="million", shapes={"x": (5000, 200), "weight": (7, 200), "bias": (7,)})
+    return replace(exercise, targets=(replace(linear, cases=(case,)),))
+
+
+@pytest.mark.parametrize(("submission", "bias"), [
+    (ROOT / "solutions" / "ex04_linear", "ok"),
+    (SUBMISSIONS / "linear_bias_not_summed", "broadcast_not_reduced"),
+])
+def test_a_million_element_case_grades_like_a_small_one(course, server, submission, bias):
+    from grader.grading import grade_module
+
+    exercise = _million(course)
+    module = load_submission(submission).module(exercise.slug, exercise.module)
+    report = grade_module(course, exercise, module, server, course.seed)
+    gradients = [r for r in report.checks if r.check in GRADIENT_CHECKS]
+    assert {r.case for r in report.checks} == {"million"} and gradients
+    assert {r.diagnosis for r in gradients if r.input in ("x", "weight")} == {"ok"}
+    assert {r.diagnosis for r in gradients if r.input == "bias" and r.check != "contract"} == {bias}

@@ -5,8 +5,10 @@ from __future__ import annotations
 import platform
 import re
 import signal
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import ROOT, SUBMISSIONS, failures
 
@@ -139,3 +141,117 @@ def test_an_i386_syscall_at_import_kills_the_child(server, shifted_square):
     assert run.output == "seccomp_i386: int 0x80\n" and run.signal == signal.SIGSYS
     assert {o.failure.code for o in observe(run, *shifted_square, FAST)} == {"crashed"}
     assert _children(server.process.pid) == [] and server.process.poll() is None
+
+
+LINEAR = (ROOT / "solutions" / "ex04_linear" / "linear.py").read_text()
+
+
+def _linear(course, shapes: dict[str, tuple[int, ...]]):
+    """ex04's Linear with a single case of the given shapes, and that case."""
+    exercise = load_exercise(course, "ex04_linear")
+    index = [t.name for t in exercise.targets].index("Linear")
+    case = replace(exercise.targets[index].cases[0], name="large", shapes=shapes)
+    target = replace(exercise.targets[index], cases=(case,))
+    exercise = replace(exercise, targets=(target,))
+    return target, build_cases(exercise, 0, course.seed, course.grad_outputs)
+
+
+def test_a_million_element_case_comes_back_through_shared_memory(server, course):
+    """The gradients of a 10⁶-element input travel in the result segment and arrive intact."""
+    target, cases = _linear(course, {"x": (5000, 200), "weight": (7, 200), "bias": (7,)})
+    job, arrays = build_job("linear.py", target, cases)
+    run = server.run(job, arrays, {"linear.py": LINEAR.encode()}, course.limits)
+    assert run.problem == "" and run.header["nonce"] == job["nonce"]
+    assert run.shared_bytes >= len(cases[0].upstream) * 8 * 10**6
+    [obs] = observe(run, target, cases, course.limits)
+    assert obs.failure is None and not any(obs.forward_changed)
+    for call, expected in zip(obs.calls, cases[0].expected, strict=True):
+        assert not call.upstream_changed and not any(call.inputs_changed) and not call.saved_changed
+        for ai, want in enumerate(expected):
+            assert np.allclose(call.grads[ai], want, rtol=1e-10, atol=1e-10)
+
+
+SPOIL = '''
+import os as _os
+import stat as _stat
+
+_write = _os.write
+
+
+def _spoil_segments_then_write(fd, data):
+    """Runs when the child sends its message, after its results are in the segment."""
+    for seg in range(3, 256):
+        try:
+            info = _os.fstat(seg)
+        except OSError:
+            continue
+        if _stat.S_ISREG(info.st_mode) and info.st_nlink == 0 and _os.pread(seg, 8, 0) == b"GRADESEG":
+            try:
+                {action}
+            except OSError:
+                pass  # the job's own inputs: sealed against every change
+    return _write(fd, data)
+
+
+_os.write = _spoil_segments_then_write
+'''
+
+SPOILS = {
+    "truncate": ("_os.ftruncate(seg, 100)", "claims"),
+    "truncate_to_nothing": ("_os.ftruncate(seg, 0)", "shorter than its header"),
+    "foreign_key": ("_os.pwrite(seg, bytes(16), 8)", "another run"),
+    "claims_a_terabyte": ("_os.pwrite(seg, (1 << 40).to_bytes(8, 'little'), 24)", "claims"),
+}
+
+
+@pytest.mark.parametrize("spoil", sorted(SPOILS))
+def test_a_child_that_spoils_its_segment_after_writing_it_crashes_alone(server, course, spoil):
+    """The child truncates its result segment, rewrites its key or inflates its size after filling it: the
+    grader refuses the results (``crashed``, saying why), never reads outside the segment, and goes on."""
+    action, reason = SPOILS[spoil]
+    target, cases = _linear(course, {"x": (300, 40), "weight": (3, 40), "bias": (3,)})
+    job, arrays = build_job("linear.py", target, cases)
+    source = SPOIL.format(action=action) + LINEAR
+    run = server.run(job, arrays, {"linear.py": source.encode()}, course.limits)
+    assert run.header == {} and reason in run.problem, run.problem
+    [obs] = observe(run, target, cases, course.limits)
+    assert obs.failure is not None and obs.failure.code == "crashed" and reason in obs.failure.message
+    assert server.process.poll() is None
+    good = server.run(job, arrays, {"linear.py": LINEAR.encode()}, course.limits)
+    assert good.problem == "" and good.shared_bytes > 0
+
+
+def test_a_child_that_scribbles_over_its_results_only_spoils_its_own_numbers(server, course):
+    """Garbage written into the arrays of the segment is read as numbers: the child's own (wrong) answer."""
+    target, cases = _linear(course, {"x": (300, 40), "weight": (3, 40), "bias": (3,)})
+    job, arrays = build_job("linear.py", target, cases)
+    source = SPOIL.format(action="_os.pwrite(seg, b'\\xff' * 200000, 4096)") + LINEAR
+    run = server.run(job, arrays, {"linear.py": source.encode()}, course.limits)
+    assert run.problem == "" and run.header["cases"]
+    [obs] = observe(run, target, cases, course.limits)
+    assert obs.failure is None
+    assert any(not np.all(np.isfinite(c.grads[0])) for c in obs.calls)  # 0xff…ff is a NaN
+
+
+def test_the_child_cannot_change_or_truncate_the_inputs_it_was_sent(server, course):
+    probe = '''
+import os as _os, stat as _stat
+for _fd in range(3, 256):
+    try:
+        _info = _os.fstat(_fd)
+        if not (_stat.S_ISREG(_info.st_mode) and _info.st_nlink == 0 and _os.pread(_fd, 8, 0) == b"GRADESEG"):
+            continue
+    except OSError:
+        continue
+    for _name, _attempt in (("write", lambda: _os.pwrite(_fd, b"x", 64)), ("truncate", lambda: _os.ftruncate(_fd, 64))):
+        try:
+            _attempt()
+            print(_name, "allowed")
+        except OSError as _exc:
+            print(_name, "refused", _exc.errno)
+'''
+    target, cases = _linear(course, {"x": (300, 40), "weight": (3, 40), "bias": (3,)})
+    job, arrays = build_job("linear.py", target, cases)
+    run = server.run(job, arrays, {"linear.py": (probe + LINEAR).encode()}, course.limits)
+    assert run.output.split("\n")[:2] == ["write refused 1", "truncate refused 1"], run.output
+    assert "allowed" not in run.output and run.problem == ""

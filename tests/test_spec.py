@@ -135,6 +135,22 @@ EXERCISE_BROKEN = [
      "argument names repeat"),
     ("exercise_negative_points", lambda d: d["targets"][0].update(points={"autograd": -1}), "targets[0].points",
      "must not be negative"),
+    ("catalogue_unknown_key", lambda d: d["targets"][1]["catalogue"][0].update(formulae="x"),
+     "targets[1].catalogue[0].formulae", "unknown key"),
+    ("catalogue_bad_id", lambda d: d["targets"][1]["catalogue"][0].update(id="Bias-Mean"),
+     "targets[1].catalogue[0].id", "expected lower-case letters, digits and _"),
+    ("catalogue_generic_id", lambda d: d["targets"][1]["catalogue"][0].update(id="wrong_axis"),
+     "targets[1].catalogue[0].id", "is a generic pattern id"),
+    ("catalogue_repeated_id", lambda d: d["targets"][1]["catalogue"][1].update(id="bias_averaged"),
+     "targets[1].catalogue[1].id", "'bias_averaged' is already an entry of Linear"),
+    ("catalogue_input_without_gradient", lambda d: d["targets"][1]["catalogue"][0].update(input="z"),
+     "targets[1].catalogue[0].input", "expected an argument that gets a gradient (x, weight, bias), got 'z'"),
+    ("catalogue_syntax", lambda d: d["targets"][1]["catalogue"][0].update(formula="grad_output.sum(0"),
+     "targets[1].catalogue[0].formula", "not a python expression"),
+    ("catalogue_unknown_name", lambda d: d["targets"][1]["catalogue"][0].update(formula="grad_output * y"),
+     "targets[1].catalogue[0].formula", "unknown name(s) y"),
+    ("catalogue_empty_hint", lambda d: d["targets"][1]["catalogue"][0].update(hint=" "),
+     "targets[1].catalogue[0].hint", "must not be empty"),
 ]
 
 

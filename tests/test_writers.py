@@ -71,3 +71,35 @@ def test_json_report_for_all(report):
     data = json.loads(out.getvalue())
     assert data == combined_dict([report, report])
     assert (data["score"], data["max_score"], len(data["exercises"])) == (4.0, 8.0, 2)
+
+
+def _patterned() -> Report:
+    message = "grad_bias: summed over the wrong axis — worst element at [1]: got 0.5, expected 2"
+    rows = (Row("Linear", "autograd", "public-1", "bias", False, "wrong_values", message, "Sum over the batch.",
+                pattern="bias_wrong_axis"),
+            Row("Linear", "gradcheck", "public-1", "bias", False, "wrong_values", "grad_bias disagrees", "Look."),
+            Row("Linear", "autograd", "public-1", "x", True, "ok", "fine"))
+    return Report("ex04", "Linear", 1.0, 3.0, 1234, rows)
+
+
+def test_every_view_shows_the_pattern_with_its_message_and_hint():
+    """Terminal, feedback (Markdown and HTML), notebook HTML, the LMS brief and the JSON report."""
+    from grader.jupyter import Source, render
+    from grader.writers import feedback
+
+    report = _patterned()
+    out = io.StringIO()
+    terminal.write([report], out, color=False, columns=100)
+    text = out.getvalue()
+    assert "✗ bias: wrong_values · bias_wrong_axis" in text and "summed over the wrong axis" in text
+    assert "Sum over the batch." in text and "grad_bias disagrees" not in text  # the pattern's row is shown
+    markdown = "\n".join(feedback.report_markdown(report))
+    assert "**✗ bias: wrong_values · bias_wrong_axis**" in markdown and "Sum over the batch" in markdown
+    page = "\n".join(feedback.html_table(feedback.tables(report)[0]))
+    assert "✗ bias: wrong_values · bias_wrong_axis" in page
+    assert "✗ bias: wrong_values · bias_wrong_axis" in render(report, Source("", "here"))
+    assert feedback.brief(report) == "ex04 1/3: Linear wrong_values · bias_wrong_axis in grad_bias"
+    out = io.StringIO()
+    json_report.write([report], out)
+    checks = json.loads(out.getvalue())["checks"]
+    assert [c["pattern"] for c in checks] == ["bias_wrong_axis", None, None]

@@ -163,8 +163,7 @@ def test_a_stub_and_arguments_without_a_gradient_make_no_mistake_rows(tmp_path: 
         assert f"the {name} gradient" not in mistakes and f"grad_{name}" not in mistakes
     assert "| ex05 | Sum | 1 | 13% of the class returned a gradient for an argument of Sum that takes None | " \
            "`wrong_type` |" in mistakes
-    assert ("Sum", "wrong_type") in target_mistakes(ex05({("Sum", "keepdim"): "wrong_type"}))
-    assert target_mistakes(ex05({("Sum", "keepdim"): "wrong_type"}))[("Sum", "wrong_type")] == ()
+    assert target_mistakes(ex05({("Sum", "keepdim"): "wrong_type"}))[("Sum", "wrong_type", "")] == ((), "")
 
 
 def test_not_attempted_is_its_own_short_section(tmp_path: Path) -> None:
@@ -212,3 +211,34 @@ def test_the_heat_map_has_no_empty_rows_or_columns_and_no_ok(tmp_path: Path) -> 
     assert cells == Grid(("ex04 · Linear", "ex05 · Sum"), ("broadcast_not_reduced", "transposed", "wrong_type",
                                                           "wrong_values"), ((25, 13, 0, 0), (0, 0, 13, 13)))
     assert grid({("a", "ok"): 0, ("b", "scaled"): 0}) == Grid((), (), ())
+
+
+def _sigmoid(student: str, pattern: str | None, message: str) -> StudentRecord:
+    """A student whose Sigmoid gradient is wrong: the autograd row names ``pattern``, the gradcheck row cannot."""
+    checks = [Row("Sigmoid", "forward", "public-1", None, True, "ok", "ok"),
+              Row("Sigmoid", "autograd", "public-1", "x", False, "wrong_values", message, pattern=pattern),
+              Row("Sigmoid", "gradcheck", "public-1", "x", False, "wrong_values", "grad_x disagrees")]
+    return StudentRecord(Identity(student), (report("ex03", checks),), "2024-05-01T12:00:00+00:00")
+
+
+def test_patterns_are_counted_as_the_misconception(tmp_path: Path) -> None:
+    """One row per target and pattern (in the pattern's words), else per diagnosis; the heat map keeps codes."""
+    at_output = "grad_x: evaluated σ' at the output y (not x) — worst element at [3]: got 0.1, expected 0.2"
+    class_ = [_sigmoid("a", "sigmoid_at_output", at_output), _sigmoid("b", "sigmoid_at_output", at_output),
+              _sigmoid("c", "sign_region", "grad_x is wrong only where x < 0 (3 of 7 elements)"),
+              _sigmoid("d", None, "grad_x is wrong: worst element at [1]")]
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for record in class_:
+        (reports / f"{record.student}.json").write_text(record.to_json())
+    md = summary.write(ClassRecords(reports), tmp_path, "t")[0].read_text()
+    table = [line for line in section(md, "Most common mistakes").splitlines() if line.startswith("| ex03")]
+    assert table == [
+        "| ex03 | Sigmoid | 2 | 50% of the class evaluated σ' at the output y \\(not x\\), in the x gradient of "
+        "Sigmoid | `wrong_values · sigmoid_at_output (grad_x)` |",
+        "| ex03 | Sigmoid | 1 | 25% of the class got the x gradient in Sigmoid wrong only on one side of zero | "
+        "`wrong_values · sign_region (grad_x)` |",
+        "| ex03 | Sigmoid | 1 | 25% of the class got wrong values for the x gradient in Sigmoid | "
+        "`wrong_values (grad_x)` |"]
+    found = tally(ClassRecords(reports))
+    assert found.code_share(("ex03", "Sigmoid", "wrong_values")) == 100

@@ -6,7 +6,8 @@ The flow, one module per step:
    Gradescope, or one entry per student) and :mod:`~grader.batch.roster` adds their LMS ids;
 2. :mod:`~grader.batch.runner` grades them in parallel, one sandbox server per worker, and writes each
    student's :mod:`~grader.batch.record` as soon as it is finished, skipping students whose inputs are
-   unchanged (:mod:`~grader.batch.state`);
+   unchanged (:mod:`~grader.batch.state`); with ``--dask``, :mod:`~grader.batch.cluster` sends them to the
+   workers of a Dask cluster instead (:mod:`~grader.batch.worker` is what runs there) and writes the same files;
 3. :mod:`~grader.batch.outputs` rebuilds the gradebook, the LMS files and the class summary from the
    stored records, so an interrupted run that is re-run writes exactly the same files.
 

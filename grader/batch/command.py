@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import click
@@ -57,6 +58,22 @@ def with_canvas_ids(course: CourseSpec, assignments: list[Assignment], pairs: Se
     return [replace(a, canvas_id=ids.get(a.id, a.canvas_id)) for a in assignments]
 
 EXIT_DONE, EXIT_NOT_GRADED, EXIT_INTERRUPTED = 0, 1, 130
+DASK_MODULES = ("dask", "distributed")
+
+
+def dask_backend() -> ModuleType:
+    """:mod:`grader.batch.cluster`, imported only for ``--dask``: Dask is an extra, and a plain install has none."""
+    from grader.errors import UsageError
+
+    try:
+        from grader.batch import cluster
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in DASK_MODULES:
+            raise
+        raise UsageError(f"--dask needs Dask, which is not installed ({exc}): install the grader's dask extra, "
+                         'pip install "grader[dask]" (from a checkout: pip install -e ".[dask]")') from None
+    return cluster
+
 
 
 @click.command("batch")
@@ -66,7 +83,11 @@ EXIT_DONE, EXIT_NOT_GRADED, EXIT_INTERRUPTED = 0, 1, 130
 @click.option("--exercise", "exercises", multiple=True, metavar="ID",
               help="An exercise to grade (ex04, 4, ex04_linear); repeat for several. Default: all of the course.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Submissions graded at the same time, one sandbox server each. Default: the number of cores.")
+              help="Submissions graded at the same time, one sandbox server each (with --dask local: worker "
+                   "processes; unused with a scheduler address). Default: the number of cores.")
+@click.option("--dask", "dask_address", metavar="tcp://HOST:PORT|local", default=None,
+              help="Grade on a Dask cluster: the running scheduler at this address, or 'local' for --jobs worker "
+                   'processes here. Needs pip install "grader[dask]".')
 @click.option("--lms", multiple=True, type=click.Choice([*LMS_NAMES, "all"]),
               help="Also write this LMS's import format; repeat for several, or 'all'.")
 @click.option("--hidden/--no-hidden", default=True, show_default=True,
@@ -81,7 +102,7 @@ EXIT_DONE, EXIT_NOT_GRADED, EXIT_INTERRUPTED = 0, 1, 130
               help="The course folder (default: the nearest folder above with a course.yaml).")
 @click.option("--seed", type=int, default=None, help="Seed for every generated input (default: the course's).")
 def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str, ...], jobs: int | None,
-                  lms: tuple[str, ...], hidden: bool, roster: Path | None,
+                  dask_address: str | None, lms: tuple[str, ...], hidden: bool, roster: Path | None,
                   canvas_ids: tuple[tuple[str, str], ...], force: bool, course: Path | None, seed: int | None) -> None:
     """Grade a whole class: every entry of SUBMISSIONS is one student.
 
@@ -95,6 +116,8 @@ def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str
     gradebook.csv, summary.md, summary.html, histogram.png, heatmap.png and one file or folder per
     --lms format. A re-run skips students whose submission, specs and grader are
     unchanged; Ctrl-C keeps every finished student.
+    With --dask, the students are graded on a Dask cluster's workers (each keeps one sandbox server)
+    and this process writes every file, exactly as with --jobs.
     Exit status: 0 every student graded, 1 some could not be graded (see gradebook.csv), 2 usage
     or spec error, 130 interrupted.
     """
@@ -125,11 +148,16 @@ def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str
         click.echo(f"grade batch: ignored {path}: not a folder, .py, .ipynb or .zip", err=True)
     if not found.entries:
         raise UsageError(f"no submissions in {', '.join(str(p) for p in submissions)}")
+    workers = jobs or os.cpu_count() or 1
+    cluster = dask_backend() if dask_address else None
     outcomes = None
     with ProgressBar(sys.stderr) as bar:
         try:
-            outcomes = grade_class(found.entries, out, plan, jobs=jobs or os.cpu_count() or 1, force=force,
-                                   listener=bar)
+            if cluster is None:
+                outcomes = grade_class(found.entries, out, plan, jobs=workers, force=force, listener=bar)
+            else:
+                with cluster.connect(dask_address, workers) as client:
+                    outcomes = cluster.grade_class_on(client, found.entries, out, plan, force=force, listener=bar)
         except KeyboardInterrupt:
             pass
     if outcomes is None:

@@ -6,7 +6,9 @@ here too, so a name from the roster reaches them; files whose bytes did not chan
 
 An LMS file is only as good as the ids in it: :func:`identity_warnings` says which LMS files have rows their
 LMS cannot match (no ``--roster``, or students the roster does not name) and which Canvas columns would
-create new assignments. The warnings go to ``ClassRecords.warnings`` for the summary, and back to the
+create new assignments. A grade is only as trustworthy as the sandbox it was computed in:
+:func:`sandbox_warnings` names the students graded without a layer of it (a cluster worker set up without
+Landlock, say). The warnings go to ``ClassRecords.warnings`` for the summary, and back to the
 command, which prints them at the end of the batch.
 """
 
@@ -24,6 +26,10 @@ from grader.batch.state import write_atomic
 from grader.ci import legacy as classroom
 
 Writer = Callable[[ClassRecords, Path], Path]
+ISOLATION_LAYERS = ("environment", "seccomp", "landlock")
+"""The sandbox layers every Linux grading machine should give (README, Isolation); a report without one of them
+makes the summary warn. ``netns`` only backs up seccomp's rule on sockets, and ``unprivileged_user`` and
+``no_fork`` apply only to root, so their absence is no warning."""
 MATCHED_LMS = ("canvas", "moodle", "blackboard", "lti")
 """The writers whose rows an LMS matches to its own users; each has ``NEEDS`` and ``unmatched(records)``."""
 NAMES_SHOWN = 8
@@ -65,7 +71,7 @@ def write_outputs(out: Path, students: Sequence[str], assignments: list[Assignme
         rows = roster.unmatched([r.identity for r in records])
         unmatched = [", ".join(f"{k}: {v}" for k, v in row.items()) for row in rows]
     names = list(dict.fromkeys(lms))
-    records.warnings = identity_warnings(records, names, roster is not None)
+    records.warnings = sandbox_warnings(records) + identity_warnings(records, names, roster is not None)
     paths += summary.write(records, out, title, unmatched)
     paths += [lms_writer(name)(records, out) for name in names]
     return Outputs(paths, records.warnings)
@@ -90,12 +96,39 @@ def identity_warnings(records: ClassRecords, lms: Sequence[str], roster_given: b
     return found
 
 
+def sandbox_warnings(records: ClassRecords) -> list[str]:
+    """One line when some students' code ran without an :data:`ISOLATION_LAYERS` layer (a Dask worker on a host
+    without Landlock, say), naming the layers and the students; their reports' ``"sandbox"`` says which."""
+    missing: set[str] = set()
+    students = []
+    for record in records:
+        lacking = set()
+        for report in record.reports:
+            if not report.sandbox:  # none of the student's code ran: unusable, or not graded
+                continue
+            layers = report.sandbox.get("layers")
+            active = layers if isinstance(layers, dict) else {}
+            lacking |= {name for name in ISOLATION_LAYERS if active.get(name) is not True}
+        if lacking:
+            students.append(record.student_id)
+            missing |= lacking
+    if not students:
+        return []
+    return [f"{len(students)} of {len(records)} students were graded by a sandbox without "
+            f"{', '.join(sorted(missing))} ({_names(students)}; \"sandbox\" in their reports says which), so their "
+            "code could reach more of the grading machine than it should: grade on Linux hosts with Landlock and "
+            "seccomp (README, Isolation)."]
+
+
+def _names(students: list[str]) -> str:
+    return ", ".join(students[:NAMES_SHOWN]) + (f" and {len(students) - NAMES_SHOWN} more"
+                                                 if len(students) > NAMES_SHOWN else "")
+
+
 def _unmatched_text(lms: str, needs: str, students: list[str], total: int, roster_given: bool) -> str:
-    shown = ", ".join(students[:NAMES_SHOWN]) + (f" and {len(students) - NAMES_SHOWN} more"
-                                                  if len(students) > NAMES_SHOWN else "")
     why = ("the --roster has no row for them, or their row lacks it" if roster_given
            else "no --roster was given; pass --roster CSV with the students' LMS ids")
-    return (f"--lms {lms}: {len(students)} of {total} students have no {needs} ({shown}), so the import "
+    return (f"--lms {lms}: {len(students)} of {total} students have no {needs} ({_names(students)}), so the import "
             f"cannot match their rows: {why}.")
 
 

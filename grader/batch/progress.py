@@ -44,8 +44,9 @@ class ProgressBar:
         self._progress.update(self._task, advance=0 if outcome.status == "unchanged" else 1, counts=self._text())
 
     def stopping(self, in_flight: int) -> None:
-        self._progress.console.print(f"Interrupted: finishing {in_flight} in progress (Ctrl-C again: abandon them)",
-                                     highlight=False)
+        text = (f"Interrupted: finishing {in_flight} in progress (Ctrl-C again: abandon them)" if in_flight
+                else "Interrupted: every finished student is kept")
+        self._progress.console.print(text, highlight=False)
 
     def _text(self) -> str:
         return (f"graded {self.counts['graded']} · failed {self.counts['failed']} · "

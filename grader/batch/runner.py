@@ -14,6 +14,10 @@ Order of work, so that nothing finished is ever lost and nothing unchanged is re
    lets the in-flight ones finish (each within its time limit; a second Ctrl-C abandons them), and closes
    the servers. A ``kill -9`` loses only the in-flight ones.
 
+Grading a student (:func:`grade_record`: submission in, record out, nothing written) is apart from writing
+the record, so a Dask cluster (:mod:`grader.batch.cluster`) grades on its workers with the same function
+while this process writes every file, exactly as the threads do.
+
 Nothing is left behind: the next batch first removes the work folders (student code) of sandbox servers that
 a ``kill -9`` ended (:mod:`grader.sandbox.workdirs`), and every batch removes ``OUT/.unpacked`` when it ends
 (:mod:`grader.batch.unpack`).
@@ -37,7 +41,7 @@ from grader.batch.layouts import Entry
 from grader.batch.record import Assignment, StudentRecord
 from grader.batch.state import spec_key, stored_key, student_key, write_atomic
 from grader.batch.unpack import clean, explain
-from grader.grading import grade_module
+from grader.probe import Failure
 from grader.results import Report
 from grader.sandbox import workdirs
 from grader.sandbox.client import SandboxServer
@@ -72,7 +76,12 @@ def make_plan(course: CourseSpec, exercises: Sequence[str] = ("all",), hidden: b
 
 
 def warm_cases(plan: Plan) -> None:
-    """Compute (or load) every target's reference cases once, before the workers need them all at the same time."""
+    """Compute (or load) every target's reference cases once, before the workers need them all at the same time.
+
+    The grading modules are imported here too (torch, for the static scan), while the sandbox servers start:
+    importing this module stays light, so a Dask client that grades nothing itself never imports torch.
+    """
+    import grader.grading  # noqa: F401
     from grader.cases import build_cases, training_data
 
     for exercise in plan.exercises:
@@ -105,6 +114,12 @@ class Outcome:
     check_seconds: float = 0.0
     error: str = ""
 
+    @classmethod
+    def of(cls, record: StudentRecord, seconds: float, check_seconds: float) -> Outcome:
+        """How the student whose ``record`` was just written went."""
+        status = "failed" if record.troubles() else "graded"
+        return cls(record.student, status, record.score, record.max_score, seconds, check_seconds, record.error)
+
 
 class Listener(Protocol):
     """Told about progress from the main thread (the progress bar, the benchmark)."""
@@ -114,7 +129,8 @@ class Listener(Protocol):
     def finished(self, outcome: Outcome) -> None: ...
 
     def stopping(self, in_flight: int) -> None:
-        """Ctrl-C: no new student starts; the ``in_flight`` ones are finished and kept."""
+        """Ctrl-C: no new student starts; the ``in_flight`` ones are finished and kept (a Dask cluster cancels
+        them instead, and says 0)."""
 
 
 def now() -> str:
@@ -141,9 +157,13 @@ def grade_class(entries: Sequence[Entry], out: Path, plan: Plan, jobs: int = 1, 
         clean(out)
 
 
-def _grade_class(entries: Sequence[Entry], out: Path, plan: Plan, jobs: int, force: bool,
-                 servers: Sequence[SandboxServer] | None, listener: Listener | None, clock: Callable[[], str]
-                 ) -> list[Outcome]:
+def prepare(entries: Sequence[Entry], out: Path, plan: Plan, force: bool, listener: Listener | None
+            ) -> tuple[Path, list[Entry], list[Outcome]]:
+    """The ``reports`` folder (created, torn writes removed), the entries to grade, and the outcomes of the others.
+
+    The listener is told the totals and every unchanged student, so a pool of threads and a Dask cluster
+    resume and report progress the same way.
+    """
     folder = out / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     for torn in folder.glob(".*.tmp"):  # left by a kill in the middle of a write: never a valid record
@@ -155,12 +175,19 @@ def _grade_class(entries: Sequence[Entry], out: Path, plan: Plan, jobs: int, for
         listener.started(len(entries), len(outcomes))
         for outcome in outcomes:
             listener.finished(outcome)
+    return folder, todo, outcomes
+
+
+def _grade_class(entries: Sequence[Entry], out: Path, plan: Plan, jobs: int, force: bool,
+                 servers: Sequence[SandboxServer] | None, listener: Listener | None, clock: Callable[[], str]
+                 ) -> list[Outcome]:
+    folder, todo, outcomes = prepare(entries, out, plan, force, listener)
     if not todo:
         return outcomes
     own = servers is None
     pool = list(servers) if servers is not None else [SandboxServer() for _ in range(max(1, min(jobs, len(todo))))]
     if own:
-        with _sigint_ignored():
+        with sigint_ignored():
             for server in pool:
                 server.start()
     tasks: queue.SimpleQueue[Entry] = queue.SimpleQueue()
@@ -209,7 +236,7 @@ def _collect(results: queue.SimpleQueue[Outcome], threads: list[threading.Thread
 
 
 @contextmanager
-def _sigint_ignored() -> Iterator[None]:
+def sigint_ignored() -> Iterator[None]:
     """Servers spawned meanwhile inherit an ignored SIGINT, so a Ctrl-C at the terminal (sent to the whole
     process group) reaches only the grading process, which then winds down in order."""
     if threading.current_thread() is not threading.main_thread():
@@ -247,33 +274,58 @@ def _work(server: SandboxServer, tasks: queue.SimpleQueue[Entry], results: queue
         results.put(grade_entry(entry, plan, server, folder, clock))
 
 
+def read(entry: Entry) -> Submission | str:
+    """The entry's submission (bytes in memory, never executed), or why the grader could not read it at all."""
+    try:
+        return load(entry)
+    except Exception as exc:  # noqa: BLE001 - one student's failure must never stop the class
+        return describe(exc)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a record's ``error``: ``RuntimeError: grader bug``."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 def grade_entry(entry: Entry, plan: Plan, server: SandboxServer, folder: Path, clock: Callable[[], str] = now
                 ) -> Outcome:
-    """Grade one student and write their record; nothing a submission does can make this raise.
-
-    A record whose grading raised keeps an empty key, so the next run tries that student again.
-    """
+    """Grade one student and write their record; nothing a submission does can make this raise."""
     started = time.perf_counter()
+    record, checks = grade_record(entry, read(entry), plan, server, clock)
+    write_atomic(folder / f"{entry.student}.json", record.to_json())
+    return Outcome.of(record, time.perf_counter() - started, checks)
+
+
+def grade_record(entry: Entry, submission: Submission | str, plan: Plan, server: SandboxServer,
+                 clock: Callable[[], str] = now) -> tuple[StudentRecord, float]:
+    """One student's record, and the seconds spent grading proper; nothing is written, and nothing a submission
+    does can make this raise. The pool of threads and the Dask workers (:mod:`grader.batch.worker`) both call it.
+
+    ``submission`` is the entry's, as :func:`read` gives it (a string: why it could not be read). A record
+    whose grading raised keeps an empty key, so the next run tries that student again.
+    """
     checks = 0.0
-    key = error = output = ""
+    key = output = ""
+    error = submission if isinstance(submission, str) else ""
     problems: dict[str, str] = {}
     reports: list[Report] = []
-    try:
-        submission = load(entry)
-        key = student_key(plan.key, submission)
-        reports, problems, output, checks = _grade(submission, plan, server)
-    except Exception as exc:  # noqa: BLE001 - one student's failure must never stop the class
-        key, error = "", f"{type(exc).__name__}: {exc}"
-        reports, problems = _ungraded(plan, server, error), {}
+    if not isinstance(submission, str):
+        try:
+            key = student_key(plan.key, submission)
+            reports, problems, output, checks = _grade(submission, plan, server)
+        except Exception as exc:  # noqa: BLE001 - one student's failure must never stop the class
+            key, error = "", describe(exc)
+    if error:
+        reports, problems = ungraded(plan, f"the grader could not grade this submission: {error}", server), {}
     record = StudentRecord(identity=entry.identity, reports=tuple(reports), graded_at=clock(), key=key,
                            layout=entry.layout, source=entry.source, problems=problems, error=error, output=output)
-    write_atomic(folder / f"{entry.student}.json", record.to_json())
-    status = "failed" if record.troubles() else "graded"
-    return Outcome(entry.student, status, record.score, record.max_score, time.perf_counter() - started, checks, error)
+    return record, checks
 
 
 def _grade(submission: Submission, plan: Plan, server: SandboxServer
            ) -> tuple[list[Report], dict[str, str], str, float]:
+    from grader.grading import grade_module  # torch, for the static scan: see warm_cases
+
     reports, problems, printed, checks = [], {}, [], 0.0
     for exercise in plan.exercises:
         module = submission.module(exercise.slug, exercise.module)
@@ -288,10 +340,12 @@ def _grade(submission: Submission, plan: Plan, server: SandboxServer
     return reports, problems, "".join(printed), checks
 
 
-def _ungraded(plan: Plan, server: SandboxServer, error: str) -> list[Report]:
-    """Zero reports whose rows all say the grader failed (no student code runs for them)."""
+def ungraded(plan: Plan, why: str | Failure, server: SandboxServer | None = None) -> list[Report]:
+    """Zero reports whose rows all say ``why`` (a message is an ``exception``; a :class:`Failure` brings its own
+    code). No student code runs for them, so ``server`` is never started: the Dask client has none."""
+    from grader.grading import grade_module
+
     try:
-        why = f"the grader could not grade this submission: {error}"
-        return [grade_module(plan.course, ex, why, server, plan.seed) for ex in plan.exercises]
+        return [grade_module(plan.course, ex, why, server or SandboxServer(), plan.seed) for ex in plan.exercises]
     except Exception:  # noqa: BLE001 - the record still says why, with no rows
         return []

@@ -34,6 +34,8 @@ class Context:
     static_forbidden: tuple[str, ...] = ()
     slowdown: float = 50.0
     gate: Verdict | None = field(default=None)
+    returns_list: bool = False
+    """The source of backward returns a list (:func:`grader.returns.returns_list`)."""
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -43,7 +45,7 @@ class Context:
         return Row(target=self.target.name, check=check, case=self.case.spec.name,
                    input=arg.name if arg else None, passed=verdict.passed, diagnosis=verdict.code,
                    message=verdict.message, hint=verdict.hint or HINTS.get(verdict.code, ""),
-                   hidden=self.case.spec.hidden)
+                   hidden=self.case.spec.hidden, pattern=verdict.pattern)
 
     def label(self, ai: int) -> str:
         return f"grad_{self.target.args[ai].name}"

@@ -1,7 +1,8 @@
 """``contract``: what every backward owes the engine, checked on the raw return value.
 
 One row per forward argument: the right count, ``None`` exactly where the argument is not a float tensor,
-the input's dtype and shape, nothing modified in place, and linearity in ``grad_output``: a VJP is linear,
+the input's dtype and shape, a tuple rather than a list (the engine rejects a list, though its entries may
+be right), nothing modified in place, and linearity in ``grad_output``: a VJP is linear,
 so ``backward(α u₀ + β u₁)`` must equal ``α backward(u₀) + β backward(u₁)``. Linearity cannot be judged on
 NaN or infinite values, so those are reported as ``nan_or_inf`` first.
 """
@@ -30,6 +31,8 @@ class ContractCheck:
             return structure
         name = ctx.target.args[ai].name
         calls = ctx.obs.calls
+        if calls and (any(c.is_list for c in calls) or (ctx.returns_list and all(c.is_tuple for c in calls))):
+            return list_verdict(ctx)
         if any(c.inputs_changed[ai] for c in calls if len(c.inputs_changed) > ai):
             return Verdict("mutates_input", f"backward changed the input {name} in place")
         if not ctx.target.args[ai].differentiable:
@@ -59,3 +62,14 @@ class ContractCheck:
         return Verdict("wrong_values", f"{label} is not linear in grad_output: backward({alpha}·u₀ + {beta}·u₁) "
                                        f"differs from {alpha}·backward(u₀) + {beta}·backward(u₁), "
                                        f"{worst_text(mixed, want)}")
+
+
+def list_verdict(ctx: Context) -> Verdict:
+    """``wrong_type`` for a list returned where the engine takes a tuple, with the engine's own words."""
+    n = len(ctx.target.args)
+    engine = (f"function {ctx.target.name}Backward returned an incorrect number of gradients (expected {n}, got 1)"
+              if n > 1 else "expected Variable or None (got list)")
+    example = ", ".join(f"grad_{a.name}" if a.differentiable else "None" for a in ctx.target.args)
+    return Verdict("wrong_type", f"backward returned a list, but the autograd engine takes only a tuple: in "
+                                 f'training it stops with "{engine}"', hint=f"Return a tuple, not a list: "
+                                 f"return {example}" + ("," if n == 1 else ""))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grader.cases import Case
 from grader.checks.base import Context, GradientCheck, failure_verdict
 from grader.compare import index_text, num
 from grader.diagnose import Verdict, describe_factor
@@ -54,7 +55,7 @@ class GradcheckCheck(GradientCheck):
             count = int(np.sum(~np.isfinite(grad)))
             return Verdict("nan_or_inf", f"{label} has {count} NaN or infinite element(s), so it cannot match the "
                                          "finite slope of your forward")
-        probes = _probes(grad, u, ctx.case.directions[ai], jvps, ctx.case.coordinates[ai])
+        probes = _probes(grad, u, jvps, ctx.case, ai)
         bad = [p for p in probes if not p.agrees(ctx.target.fd)]
         if not bad:
             return Verdict("ok", f"{label} agrees with finite differences of your forward along "
@@ -74,8 +75,7 @@ class GradcheckCheck(GradientCheck):
         jvps = ctx.obs.fd[ai]
         assert not isinstance(jvps, Failure)
         ones = np.ones_like(ctx.case.upstream[0])
-        if all(p.agrees(ctx.target.fd) for p in _probes(grad, ones, ctx.case.directions[ai], jvps,
-                                                          ctx.case.coordinates[ai])):
+        if all(p.agrees(ctx.target.fd) for p in _probes(grad, ones, jvps, ctx.case, ai)):
             return Verdict("ignores_upstream_grad", f"{label} matches finite differences of your forward for "
                                                     "grad_output = 1 but not for the random grad_output: it is not "
                                                     "multiplied by grad_output")
@@ -94,14 +94,26 @@ class GradcheckCheck(GradientCheck):
                                        f"{num(worst.numeric)}")
 
 
-def _probes(grad: np.ndarray, u: np.ndarray, directions: tuple[np.ndarray, ...], jvps: tuple[np.ndarray, ...],
-            coordinates: tuple[int | None, ...]) -> list[Probe]:
+def _probes(grad: np.ndarray, u: np.ndarray, jvps: tuple[np.ndarray, ...], case: Case, ai: int) -> list[Probe]:
+    """One probe per direction of input ``ai``. A coordinate direction ``e_i`` reads ``⟨g, e_i⟩ = g_i`` and has
+    norm 1, so its cost does not grow with the tensor; the norms of the random directions are the case's own,
+    computed once (:meth:`grader.cases.Case.once`)."""
+    grad_norm = float(np.linalg.norm(grad))
+    u_norm = float(np.linalg.norm(u))
+    flat = grad.reshape(-1)
     probes = []
-    for v, jvp, coord in zip(directions, jvps, coordinates, strict=True):
-        bound = float(np.linalg.norm(u) * np.linalg.norm(jvp) + np.linalg.norm(grad) * np.linalg.norm(v))
-        probes.append(Probe(analytic=float(np.sum(grad * v)), numeric=float(np.sum(u * jvp)), bound=bound,
-                            coord=coord))
+    for v, v_norm, jvp, coord in zip(case.directions[ai], _norms(case, ai), jvps, case.coordinates[ai], strict=True):
+        analytic = float(flat[coord]) if coord is not None else float(np.sum(grad * v))
+        bound = float(u_norm * np.linalg.norm(jvp) + grad_norm * v_norm)
+        probes.append(Probe(analytic=analytic, numeric=float(np.sum(u * jvp)), bound=bound, coord=coord))
     return probes
+
+
+def _norms(case: Case, ai: int) -> tuple[float, ...]:
+    """``‖v‖`` for each direction of input ``ai``: 1 for a coordinate, computed once per case for the others."""
+    return case.once(f"direction_norms.{ai}", lambda: tuple(
+        1.0 if coord is not None else float(np.linalg.norm(v))
+        for v, coord in zip(case.directions[ai], case.coordinates[ai], strict=True)))
 
 
 def _common_ratio(probes: list[Probe]) -> float | None:
@@ -126,7 +138,7 @@ def _swapped_with(ctx: Context, ai: int) -> str | None:
             continue
         if tuple(ctx.case.args[j].shape) != grad.shape:
             continue
-        probes = _probes(grad, u, ctx.case.directions[j], jvps, ctx.case.coordinates[j])
+        probes = _probes(grad, u, jvps, ctx.case, j)
         if all(p.agrees(ctx.target.fd) for p in probes):
             return arg.name
     return None

@@ -90,7 +90,7 @@ def config(course: CourseSpec, slugs: list[str], grader_requirement: str | None,
 
 def payload(course: CourseSpec, slugs: list[str], grader_requirement: str | None, hidden: bool) -> bytes:
     """The zip the autograder carries (sorted members dated 1980-01-01, so a course builds the same bytes)."""
-    files = course_files(course, hidden_for=slugs if hidden else ())
+    files = course_files(course, hidden_for=slugs if hidden else (), public=True)
     if grader_requirement is None:
         files.update({f"grader-src/{name}": data for name, data in source_files().items()})
     files["config.json"] = (json.dumps(config(course, slugs, grader_requirement, hidden), indent=2) + "\n").encode()

@@ -75,13 +75,17 @@ def write_source(dest: Path) -> list[Path]:
     return written
 
 
-def course_files(course: CourseSpec, hidden_for: Iterable[str] = ()) -> dict[str, bytes]:
+def course_files(course: CourseSpec, hidden_for: Iterable[str] = (), public: bool = False) -> dict[str, bytes]:
     """What a CI bundle carries of a course, under ``course/``: ``course.yaml``, every ``exercise.yaml`` (course.yaml
-    lists them all) and the hidden cases of the exercises in ``hidden_for``. Never a solution module or a stub."""
+    lists them all) and the hidden cases of the exercises in ``hidden_for``. Never a solution module or a stub.
+    A ``public`` bundle's specs leave out the misconception catalogues (:mod:`grader.public_spec`)."""
+    from grader.public_spec import without_catalogues
+
     root = course.root
     files = {"course/course.yaml": (root / "course.yaml").read_bytes()}
     for slug in course.exercises:
-        files[f"course/exercises/{slug}/exercise.yaml"] = (root / "exercises" / slug / "exercise.yaml").read_bytes()
+        text = (root / "exercises" / slug / "exercise.yaml").read_text(encoding="utf-8")
+        files[f"course/exercises/{slug}/exercise.yaml"] = (without_catalogues(text) if public else text).encode()
     for slug in hidden_for:
         hidden = root / "solutions" / slug / "hidden.yaml"
         if hidden.is_file():

@@ -3,17 +3,24 @@
 The server is started once per grading run (or once per worker in a batch) with ``python -I`` so that no
 ``PYTHONPATH``, user site or ``sitecustomize`` of the student's directory can reach it. It begins importing
 torch the moment it is spawned, in parallel with the grader's own start-up.
+
+Arrays of 64 KiB or more travel in shared-memory segments (:mod:`grader.sandbox.segment`): the job's inputs
+in a sealed segment sent with the request, the child's results in the segment the server sends back with
+its reply, whose every index entry is checked and whose arrays are copied out before use.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
-from grader.sandbox.protocol import ProtocolError, decode, encode, read_frame, write_frame
+from grader.sandbox import channel, segment
+from grader.sandbox.protocol import ProtocolError, decode, encode
 from grader.sandbox.spawn import spawn, take_prestarted
 from grader.spec import Limits
 
@@ -36,6 +43,7 @@ class ChildRun:
         elapsed: wall seconds from fork to the end of the job.
         problem: why the result could not be read, if it could not.
         loaded: the student's module finished importing (a timeout without it is a hang at import).
+        shared_bytes: bytes of results that came through the shared-memory segment (0: all in the message).
     """
 
     header: dict[str, Any]
@@ -49,6 +57,7 @@ class ChildRun:
     elapsed: float = 0.0
     problem: str = ""
     loaded: bool = True
+    shared_bytes: int = 0
 
 
 @dataclass
@@ -57,10 +66,12 @@ class SandboxServer:
 
     process: subprocess.Popen[bytes] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    channel: socket.socket | None = None
 
     def start(self) -> SandboxServer:
         if self.process is None:
-            self.process = take_prestarted() or spawn()
+            spawned = take_prestarted() or spawn()
+            self.process, self.channel = spawned.process, spawned.channel
         return self
 
     def __enter__(self) -> SandboxServer:
@@ -69,10 +80,10 @@ class SandboxServer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _streams(self) -> tuple[IO[bytes], IO[bytes]]:
+    def _channel(self) -> socket.socket:
         self.start()
-        assert self.process is not None and self.process.stdin and self.process.stdout
-        return self.process.stdin, self.process.stdout
+        assert self.channel is not None
+        return self.channel
 
     def ping(self, limits: Limits | None = None) -> dict[str, Any]:
         """Wait until the server has imported torch; return what it reports about itself.
@@ -80,9 +91,10 @@ class SandboxServer:
         The reply includes which isolation layers a probe child could apply on this host.
         """
         if not self.info:
-            requests, replies = self._streams()
-            write_frame(requests, encode({"op": "ping", "limits": _limit_dict(limits or Limits())}))
-            self.info, _ = decode(read_frame(replies, MAX_REPLY), MAX_REPLY)
+            connection = self._channel()
+            channel.send(connection, encode({"op": "ping", "limits": _limit_dict(limits or Limits())}))
+            reply, _ = channel.receive(connection, MAX_REPLY, max_fds=0)
+            self.info, _ = decode(reply, MAX_REPLY)
         return self.info
 
     def run(self, job: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes],
@@ -93,48 +105,77 @@ class SandboxServer:
         for i, name in enumerate(names):
             payload[f"file.{i}"] = np.frombuffer(files[name], dtype=np.uint8)
         header = {"op": "run", "job": job, "files": names, "limits": _limit_dict(limits)}
-        message = encode(header, payload)
+        small, large = segment.split(payload)
+        inputs: int | None = None
+        index: dict[str, list[Any]] = {}
+        if large:
+            try:
+                inputs, index = segment.sealed(job["nonce"], large)
+            except OSError:  # no memory file to be had (a descriptor limit, an old kernel): all inline
+                small = payload
+        try:
+            message = encode(header, small, (job["nonce"], index) if inputs is not None else None)
+            reply, fds = self._exchange(message, [] if inputs is None else [inputs])
+        finally:
+            if inputs is not None:
+                os.close(inputs)
+        try:
+            return _child_run(reply, fds, job["nonce"])
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _exchange(self, message: bytes, fds: list[int]) -> tuple[bytes, list[int]]:
         for attempt in (1, 2):
             try:
-                requests, replies = self._streams()
-                write_frame(requests, message)
-                reply = read_frame(replies, MAX_REPLY)
-                break
+                connection = self._channel()
+                channel.send(connection, message, fds)
+                return channel.receive(connection, MAX_REPLY, max_fds=1)
             except (EOFError, BrokenPipeError, OSError):
                 self.close()
                 if attempt == 2:
                     raise
-        status, _ = decode(reply[: _header_length(reply)], MAX_REPLY)
-        child_blob = reply[_header_length(reply):]
-        base = dict(timed_out=bool(status["timed_out"]), overflow=bool(status["overflow"]),
-                    exit_code=status["exit_code"], signal=status["signal"], output=str(status["output"]),
-                    output_truncated=bool(status["output_truncated"]), elapsed=float(status["elapsed"]),
-                    loaded=bool(status.get("loaded", True)))
-        if not child_blob:
-            return ChildRun(header={}, arrays={}, **base)
-        try:
-            result, out = decode(child_blob, MAX_REPLY)
-        except ProtocolError as exc:
-            return ChildRun(header={}, arrays={}, problem=str(exc), **base)
-        if result.get("nonce") != job["nonce"]:
-            return ChildRun(header={}, arrays={}, problem="the result did not carry this run's nonce", **base)
-        return ChildRun(header=result, arrays=out, **base)
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self.process is not None:
             # The server holds no state and every job's processes are already reaped, so there is nothing
             # to wait for: a graceful exit would only spend time tearing down torch.
-            try:
-                if self.process.stdin:
-                    self.process.stdin.close()
-            except OSError:
-                pass
+            if self.channel is not None:
+                self.channel.close()
             self.process.kill()
             self.process.wait()
-            if self.process.stdout:
-                self.process.stdout.close()
             self.process = None
+            self.channel = None
             self.info = {}
+
+
+def _child_run(reply: bytes, fds: list[int], nonce: str) -> ChildRun:
+    """The server's reply as a :class:`ChildRun`: its status, then the child's own message and segment.
+
+    The child's message must carry this run's nonce, and its segment (if any) this run's key.
+    """
+    status, _ = decode(reply[: _header_length(reply)], MAX_REPLY)
+    child_blob = reply[_header_length(reply):]
+    base = dict(timed_out=bool(status["timed_out"]), overflow=bool(status["overflow"]),
+                exit_code=status["exit_code"], signal=status["signal"], output=str(status["output"]),
+                output_truncated=bool(status["output_truncated"]), elapsed=float(status["elapsed"]),
+                loaded=bool(status.get("loaded", True)))
+    if not child_blob:
+        return ChildRun(header={}, arrays={}, **base)
+    shared: dict[str, np.ndarray] = {}
+
+    def read(key: Any, index: Any) -> dict[str, np.ndarray]:
+        shared.update(segment.reader(fds[0], nonce, MAX_REPLY)(key, index))
+        return shared
+
+    try:
+        result, out = decode(child_blob, MAX_REPLY, read if fds else None)
+    except ProtocolError as exc:
+        return ChildRun(header={}, arrays={}, problem=str(exc), **base)
+    if result.get("nonce") != nonce:
+        return ChildRun(header={}, arrays={}, problem="the result did not carry this run's nonce", **base)
+    return ChildRun(header=result, arrays=out, shared_bytes=sum(a.nbytes for a in shared.values()), **base)
 
 
 def _header_length(message: bytes) -> int:

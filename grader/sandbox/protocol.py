@@ -3,6 +3,10 @@
 A message is a JSON header plus named arrays. Arrays travel as an uncompressed ``.npz`` and are always
 loaded with ``allow_pickle=False``: nothing that untrusted code wrote is ever unpickled, and an object
 array is rejected. Frames on a pipe are an 8-byte big-endian length followed by the payload.
+
+Large arrays may instead lie in a shared-memory segment (:mod:`grader.sandbox.segment`): the header's
+``"shared"`` entry then names the segment's key and indexes its arrays, and :func:`decode` hands both to the
+reader the caller gives it for the segment that came with the message.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import hashlib
 import io
 import json
 import struct
+from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
@@ -27,26 +32,31 @@ def digest(array: np.ndarray) -> str:
     """A short fingerprint of an array's dtype, shape and bytes, used to detect in-place changes."""
     arr = np.ascontiguousarray(array)
     h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
-    h.update(arr.tobytes())
+    h.update(arr.reshape(-1).view(np.uint8).data)  # the bytes in place: no copy of a large array
     return h.hexdigest()[:24]
 
 
 _INDEX = "arrays"
-_KINDS = "biuf"
+_SHARED = "shared"
+KINDS = "biuf"
 
 
-def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> bytes:
+def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None,
+           shared: tuple[str, dict[str, list[Any]]] | None = None) -> bytes:
     """A message: the header, then the arrays packed into one ``.npz`` member per dtype.
 
     A job holds a hundred small arrays, and ``.npz`` pays a zip entry and a format header for each, so arrays
-    of one dtype are concatenated and the header's ``"arrays"`` index says where each one lies.
+    of one dtype are concatenated and the header's ``"arrays"`` index says where each one lies. ``shared``:
+    the key and index of the arrays already written to the segment that travels with this message.
     """
+    if shared is not None:
+        header = {**header, _SHARED: [shared[0], shared[1]]}
     index: dict[str, list[Any]] = {}
     groups: dict[str, list[np.ndarray]] = {}
     sizes: dict[str, int] = {}
     for name, value in (arrays or {}).items():
         arr = np.asarray(value)
-        if arr.dtype.kind not in _KINDS:
+        if arr.dtype.kind not in KINDS:
             raise ProtocolError(f"array {name} has non-numeric dtype {arr.dtype}")
         code = arr.dtype.str
         index[name] = [code, list(arr.shape), sizes.get(code, 0)]
@@ -62,8 +72,13 @@ def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) 
     return _HDR.pack(len(head)) + head + buf.getvalue()
 
 
-def decode(blob: bytes, max_bytes: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Parse a message; raise :class:`ProtocolError` on anything but a JSON object and numeric arrays."""
+def decode(blob: bytes, max_bytes: int, shared: Callable[[Any, Any], dict[str, np.ndarray]] | None = None
+           ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Parse a message; raise :class:`ProtocolError` on anything but a JSON object and numeric arrays.
+
+    ``shared`` reads the segment that came with the message, given the key and index the header names
+    (:func:`grader.sandbox.segment.reader`); a header that names a segment when none came is refused.
+    """
     if len(blob) > max_bytes:
         raise ProtocolError(f"message of {len(blob)} bytes exceeds the cap of {max_bytes}")
     if len(blob) < _HDR.size:
@@ -77,6 +92,7 @@ def decode(blob: bytes, max_bytes: int) -> tuple[dict[str, Any], dict[str, np.nd
         raise ProtocolError("header is not an object")
     index = header.pop(_INDEX, {})
     codes = header.pop("groups", {})
+    segment = header.pop(_SHARED, None)
     rest = blob[_HDR.size + head_len:]
     packed: dict[str, np.ndarray] = {}
     if rest:
@@ -85,7 +101,17 @@ def decode(blob: bytes, max_bytes: int) -> tuple[dict[str, Any], dict[str, np.nd
                 packed = {name: npz[name] for name in npz.files}
         except (ValueError, OSError, EOFError) as exc:
             raise ProtocolError(f"bad arrays: {exc}") from None
-    return header, _unpack(index, codes, packed)
+    arrays = _unpack(index, codes, packed)
+    if segment is not None:
+        if shared is None:
+            raise ProtocolError("the message names a shared segment, but none came with it")
+        if not isinstance(segment, list) or len(segment) != 2:
+            raise ProtocolError("bad shared segment entry")
+        bulk = shared(segment[0], segment[1])
+        if set(bulk) & set(arrays):
+            raise ProtocolError("an array is both in the message and in the segment")
+        arrays.update(bulk)
+    return header, arrays
 
 
 def _unpack(index: Any, codes: Any, packed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -102,7 +128,7 @@ def _unpack(index: Any, codes: Any, packed: dict[str, np.ndarray]) -> dict[str, 
             offset = int(offset)
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"bad index entry for {name}: {exc}") from None
-        if group.dtype.str != code or group.dtype.kind not in _KINDS or group.ndim != 1:
+        if group.dtype.str != code or group.dtype.kind not in KINDS or group.ndim != 1:
             raise ProtocolError(f"array {name}: group dtype {group.dtype} is not {code}")
         if offset < 0 or min(shape, default=1) < 0 or offset + size > group.size:
             raise ProtocolError(f"array {name} lies outside its group")

@@ -6,6 +6,11 @@ are found later: :mod:`grader.sandbox.workdirs`), forks, and the child applies l
 student's module there and runs :func:`grader.sandbox.runner.run_job`. The server enforces the wall time,
 collects the child's result bytes (capped) and its printed output (capped), kills every descendant (it is
 a child subreaper, so daemons that called ``setsid`` are found too), and replies with plain data.
+
+Bulk arrays never pass through the server's memory as bytes (:mod:`grader.sandbox.segment`): a job's inputs
+come in a sealed segment that the server maps read-only before forking, and each job gets an empty result
+segment the child inherits and fills; the server passes that descriptor back with its reply and keeps no
+copy. The server reads nothing the child wrote except its message, which it forwards unparsed.
 """
 
 from __future__ import annotations
@@ -15,18 +20,19 @@ import os
 import select
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import torch
 
-from grader.sandbox import isolation, workdirs
+from grader.sandbox import channel, isolation, segment, workdirs
 from grader.sandbox import limits as rlimits
-from grader.sandbox.protocol import decode, encode, read_frame, write_frame
+from grader.sandbox.protocol import ProtocolError, decode, encode
 from grader.sandbox.runner import run_job
 
 MAX_REQUEST = 1 << 31
@@ -38,24 +44,34 @@ def main() -> None:
     # (it winds down and closes us), so that finished work is written and no job dies half-way.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
-    requests: BinaryIO = os.fdopen(os.dup(0), "rb")
-    replies: BinaryIO = os.fdopen(os.dup(1), "wb")
+    connection = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
     subreaper = rlimits.become_subreaper()
     rlimits.die_with_parent(signal.SIGKILL)
-    protocol_fds = (requests.fileno(), replies.fileno())
     while True:
         try:
-            header, arrays = decode(read_frame(requests, MAX_REQUEST), MAX_REQUEST)
+            blob, fds = channel.receive(connection, MAX_REQUEST, max_fds=1)
         except EOFError:
             return
+        try:
+            header, arrays = decode(blob, MAX_REQUEST, segment.reader(fds[0], None, MAX_REQUEST, copy=False)
+                                    if fds else None)
+        finally:
+            for fd in fds:
+                os.close(fd)  # the mapping (and the duplicate Python's mmap keeps) of a sealed segment stays
         if header.get("op") == "ping":
             layers = _probe_layers(header.get("limits"))
-            write_frame(replies, encode({"ok": True, "subreaper": subreaper, "pid": os.getpid(), **layers}))
+            channel.send(connection, encode({"ok": True, "subreaper": subreaper, "pid": os.getpid(), **layers}))
             continue
-        write_frame(replies, _serve(header, arrays, protocol_fds))
+        reply, results = _serve(header, arrays, connection.fileno())
+        try:
+            channel.send(connection, reply, [results] if results is not None else [])
+        finally:
+            if results is not None:
+                os.close(results)
+        del header, arrays  # the last views of the job's segment: unmapped here
 
 
 def _probe_layers(limits: dict[str, Any] | None) -> dict[str, Any]:
@@ -90,9 +106,11 @@ def _probe_layers(limits: dict[str, Any] | None) -> dict[str, Any]:
         return {}
 
 
-def _serve(header: dict[str, Any], arrays: dict[str, np.ndarray], protocol_fds: tuple[int, ...]) -> bytes:
+def _serve(header: dict[str, Any], arrays: dict[str, np.ndarray], connection: int) -> tuple[bytes, int | None]:
+    """Run one job; return the reply, and the result segment to send with it (the caller closes it)."""
     workdir = workdirs.make("work")
     output = tempfile.TemporaryFile()
+    results = _result_segment(_result_cap(header["limits"]))
     try:
         files = _write_files(workdir, header["files"], arrays)
         read_end, write_end = os.pipe()
@@ -102,7 +120,7 @@ def _serve(header: dict[str, Any], arrays: dict[str, np.ndarray], protocol_fds: 
         if pid == 0:
             os.close(read_end)
             os.close(loaded_read)
-            _child(header, files, workdir, output.fileno(), (write_end, loaded_write), protocol_fds)
+            _child(header, files, workdir, output.fileno(), (write_end, loaded_write, results), connection)
         os.close(write_end)
         os.close(loaded_write)
         status = _collect(pid, read_end, started, header["limits"])
@@ -117,10 +135,30 @@ def _serve(header: dict[str, Any], arrays: dict[str, np.ndarray], protocol_fds: 
         status["elapsed"] = time.monotonic() - started
         status.update(_read_output(output, int(header["limits"]["output_kb"]) * 1024))
         blob = status.pop("blob")
-        return encode(status) + blob
+        if not blob and results is not None:
+            os.close(results)
+            results = None
+        return encode(status) + blob, results
+    except BaseException:
+        if results is not None:
+            os.close(results)
+        raise
     finally:
         output.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _result_segment(capacity: int) -> int | None:
+    """An empty result segment for the next child, or ``None`` (its results then all go through the pipe)."""
+    try:
+        return segment.results(capacity) if segment.AVAILABLE else None
+    except OSError:
+        return None
+
+
+def _result_cap(limits: dict[str, Any]) -> int:
+    """Bytes of results a child may send: in its message, and again in its segment."""
+    return int(limits.get("result_mb", 1024)) * 1024 * 1024
 
 
 def _write_files(workdir: Path, names: list[str], arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -136,15 +174,15 @@ def _write_files(workdir: Path, names: list[str], arrays: dict[str, np.ndarray])
 
 
 def _child(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path, output_fd: int,
-           result_fds: tuple[int, int], protocol_fds: tuple[int, ...]) -> None:
-    """Runs in the forked child and never returns. ``result_fds``: the result pipe and the "module loaded" pipe."""
-    result_fd, loaded_fd = result_fds
+           result_fds: tuple[int, int, int | None], connection: int) -> None:
+    """Runs in the forked child and never returns. ``result_fds``: the result pipe, the "module loaded" pipe and
+    the result segment (``None`` where the host has none)."""
+    result_fd, loaded_fd, results = result_fds
     code = 0
     try:
         os.setsid()
         rlimits.die_with_parent(signal.SIGKILL)
-        for fd in protocol_fds:
-            os.close(fd)
+        os.close(connection)
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
         sys.stdout = open(1, "w", closefd=False, buffering=1, errors="backslashreplace")  # noqa: SIM115
@@ -163,7 +201,7 @@ def _child(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path,
 
         result, out = run_job(header["job"], arrays, workdir, loaded)
         result["isolation"] = layers
-        payload = encode(result, out)
+        payload = _result_message(result, out, results)
         view = memoryview(payload)
         while view:
             written = os.write(result_fd, view)
@@ -178,6 +216,18 @@ def _child(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path,
             os._exit(code)
 
 
+def _result_message(result: dict[str, Any], out: dict[str, np.ndarray], results: int | None) -> bytes:
+    """The child's message: large arrays in the result segment, the rest inline. Results too large for the
+    segment all go inline, where the result cap of the pipe judges them (``resource_limit``)."""
+    small, large = segment.split(out)
+    if large and results is not None:
+        try:
+            return encode(result, small, (str(result["nonce"]), segment.fill(results, str(result["nonce"]), large)))
+        except ProtocolError:
+            pass
+    return encode(result, out)
+
+
 def _collect(pid: int, fd: int, started: float, limits: dict[str, Any]) -> dict[str, Any]:
     """Read the child's result until it exits, the wall time runs out, or the result exceeds its cap.
 
@@ -185,7 +235,7 @@ def _collect(pid: int, fd: int, started: float, limits: dict[str, Any]) -> dict[
     daemon that inherited the pipe's write end must not keep the job open until the wall time.
     """
     deadline = started + float(limits["wall_seconds"])
-    cap = int(limits.get("result_mb", 1024)) * 1024 * 1024
+    cap = _result_cap(limits)
     chunks: list[bytes] = []
     size = 0
     status: dict[str, Any] = {"timed_out": False, "overflow": False, "exit_code": None, "signal": None}

@@ -214,9 +214,10 @@ class IntegrityWatch(TorchDispatchMode):
         """Start a fresh forward-then-backward: forget earlier calls, remember these forward inputs.
 
         ``light``: only the cheap checks (kernels, engine, grad mode, dual and complex numbers), for the many
-        episodes of the training check, whose cases have had the full ones.
+        episodes of the training check and the finite-difference probes, whose cases have had the full ones.
+        Only the full checks look at the inputs (for stacked copies), so only they keep a copy.
         """
-        self._inputs = [_clone(_detach(t)) for t in inputs if _floating(t)]
+        self._inputs = [_clone(_detach(t)) for t in inputs if _floating(t)] if not light else []
         self._made = {}
         self._forward_ops = set()
         self._output = None
@@ -434,11 +435,23 @@ def _unit_rows(rows: torch.Tensor) -> int:
 
 def _stepped_rows(rows: torch.Tensor, original: torch.Tensor) -> int:
     """How many different steps of ``original`` the rows hold (one element, the same number everywhere, or
-    small). Rows that are all the same step (``weight - weight.mean()`` broadcast over a batch) count once."""
-    delta = _sub(rows, original)
+    small). Rows that are all the same step (``weight - weight.mean()`` broadcast over a batch) count once.
+
+    A row's first two differences ``d₀, d₁`` already rule most rows out: a step of one element leaves one of
+    them zero, the same number everywhere makes them equal, a small step makes ``d₀`` small. Only the rows
+    that pass this screen are compared in full, so a large honest tensor costs two columns, not every element.
+    """
+    scale = float(_amax(_abs(original)))
+    head = _sub(rows[:, :2], original[:, :2])
+    first, second = head[:, 0], head[:, 1]
+    maybe = (first == 0) | (second == 0) | (first == second)
+    if scale > 0:
+        maybe = maybe | (_abs(first) <= SMALL_STEP * scale)
+    if not bool(maybe.any()):
+        return 0
+    delta = _sub(rows[maybe], original)
     moved = _count_nonzero(delta, dim=1)
     uniform = _amax(_abs(_sub(delta, delta[:, :1])), dim=1) == 0
-    scale = float(_amax(_abs(original)))
     small = (_amax(_abs(delta), dim=1) <= SMALL_STEP * scale) if scale > 0 else moved < 0
     stepped = (moved > 0) & ((moved == 1) | uniform | small)
     return int(_unique(delta[stepped], dim=0).shape[0])  # copies that differ: x + h and x - h, or e_1 and e_2

@@ -29,7 +29,11 @@ _OP = "(whole op)"
 
 @dataclass(frozen=True)
 class Problem:
-    """One distinct mistake of a target: an input (or the whole op) and a diagnosis, with where it showed."""
+    """One distinct mistake of a target: an input (or the whole op) and a diagnosis, with where it showed.
+
+    ``pattern`` is the misconception one of its rows matched (a catalogue entry or a generic id), if any; the
+    message and hint are then that row's.
+    """
 
     subject: str
     diagnosis: str
@@ -37,6 +41,17 @@ class Problem:
     cases: str
     message: str
     hint: str
+    pattern: str | None = None
+
+    @property
+    def named(self) -> str:
+        """``wrong_values · bias_not_summed``, or the code alone without a pattern."""
+        return self.diagnosis + (f" · {self.pattern}" if self.pattern else "")
+
+    @property
+    def heading(self) -> str:
+        """``bias: wrong_values · bias_not_summed``."""
+        return f"{self.subject}: {self.named}"
 
 
 @dataclass(frozen=True)
@@ -75,48 +90,59 @@ def problems(rows: list[Row] | tuple[Row, ...], merge: bool = False) -> list[Pro
     for row in rows:
         if not row.passed:
             found.setdefault((row.input or _OP, row.diagnosis), []).append(row)
-    out = [Problem(subject, code, ", ".join(dict.fromkeys(r.check for r in failed)),
-                   ", ".join(dict.fromkeys(r.case + (" (hidden)" if r.hidden else "") for r in failed)),
-                   failed[0].message, failed[0].hint)
-           for (subject, code), failed in found.items()]
+    out = []
+    for (subject, code), failed in found.items():
+        shown = next((r for r in failed if r.pattern), failed[0])
+        out.append(Problem(subject, code, ", ".join(dict.fromkeys(r.check for r in failed)),
+                           ", ".join(dict.fromkeys(r.case + (" (hidden)" if r.hidden else "") for r in failed)),
+                           shown.message, shown.hint, shown.pattern))
     if not merge:
         return out
-    merged: dict[tuple[str, str, str], list[Problem]] = {}
+    merged: dict[tuple[str, str, str, str | None], list[Problem]] = {}
     for p in out:
-        merged.setdefault((p.diagnosis, p.message, p.hint), []).append(p)
+        merged.setdefault((p.diagnosis, p.message, p.hint, p.pattern), []).append(p)
     return [Problem(", ".join(p.subject for p in same), code, _union(p.checks for p in same),
-                    _union(p.cases for p in same), message, hint)
-            for (code, message, hint), same in merged.items()]
+                    _union(p.cases for p in same), message, hint, pattern)
+            for (code, message, hint, pattern), same in merged.items()]
 
 
 def _union(lists: Iterable[str]) -> str:
     return ", ".join(dict.fromkeys(item for text in lists for item in text.split(", ")))
 
 
-def mistakes(report: Report) -> list[tuple[str, tuple[str, ...], str]]:
-    """``(target, inputs, diagnosis)`` per distinct mistake; no inputs means the whole op (a crash, say), which
-    covers every input's row with the same diagnosis."""
-    inputs: dict[tuple[str, str], dict[str, None]] = {}
+def mistakes(report: Report) -> list[tuple[str, tuple[str, ...], str, str | None]]:
+    """``(target, inputs, diagnosis, pattern)`` per distinct mistake; no inputs means the whole op (a crash, say),
+    which covers every input's row with the same diagnosis. An input's pattern is the first one its failed rows
+    with that diagnosis carry; inputs with different patterns are different mistakes."""
+    patterns: dict[tuple[str, str, str], str | None] = {}
     whole: set[tuple[str, str]] = set()
     for row in report.checks:
         if row.passed:
             continue
-        key = (row.target, row.diagnosis)
-        inputs.setdefault(key, {})
         if row.input is None:
-            whole.add(key)
-        else:
-            inputs[key][row.input] = None
-    return [(target, () if (target, code) in whole else tuple(names), code) for (target, code), names in inputs.items()]
+            whole.add((row.target, row.diagnosis))
+        elif patterns.get((row.target, row.diagnosis, row.input)) is None:
+            patterns[(row.target, row.diagnosis, row.input)] = row.pattern
+    found: dict[tuple[str, str, str | None], dict[str, None]] = {}
+    for (target, code, name), pattern in patterns.items():
+        key = (target, code, None) if (target, code) in whole else (target, code, pattern)
+        found.setdefault(key, {})[name] = None
+    for target, code in whole:
+        found.setdefault((target, code, None), {})
+    order = list(dict.fromkeys((r.target, r.diagnosis) for r in report.checks if not r.passed))
+    return [(target, () if (target, code) in whole else tuple(names), code, pattern)
+            for (target, code, pattern), names in sorted(found.items(), key=lambda item: order.index(item[0][:2]))]
 
 
 def brief(report: Report, problem: str = "") -> str:
-    """One line: ``ex04 7.3333/9: Linear broadcast_not_reduced in grad_bias`` (plain text, control characters escaped)."""
+    """One line: ``ex04 7.3333/9: Linear broadcast_not_reduced in grad_bias`` (plain text, control characters
+    escaped); a pattern follows its code: ``Sigmoid wrong_values · sigmoid_at_output in grad_x``."""
     if problem:
         what = f"the submission could not be used: {problem}"[:300]
     else:
-        found = [f"{target} {code}" + (" in " + ", ".join(f"grad_{n}" for n in names) if names else "")
-                 for target, names, code in mistakes(report)]
+        found = [f"{target} {code}" + (f" · {pattern}" if pattern else "")
+                 + (" in " + ", ".join(f"grad_{n}" for n in names) if names else "")
+                 for target, names, code, pattern in mistakes(report)]
         what = "; ".join(found) if found else "every check passed"
     return printable(f"{report.exercise} {points(report.score)}/{points(report.max_score)}: {what}")
 
@@ -179,7 +205,7 @@ def _markdown_table(table: TargetTable, level: int = 3) -> list[str]:
                   for name, cells in table.inputs]
         lines.append("")
     for p in table.problems:
-        lines += [f"- **✗ {markdown_inline(p.subject)}: {p.diagnosis}** ({markdown_inline(p.checks)}; "
+        lines += [f"- **✗ {markdown_inline(p.subject)}: {p.named}** ({markdown_inline(p.checks)}; "
                   f"{markdown_inline(p.cases)})", ""]
         message = markdown_block(log_line(p.message)) if "\n" in p.message else markdown_inline(p.message)
         lines += ["  " + line if line else "" for line in message.split("\n")] + [""]
@@ -235,7 +261,7 @@ def html_table(table: TargetTable) -> list[str]:
         parts.append("<ul>")
         for p in table.problems:
             hint = f'<p class="hint">Hint: {html(p.hint)}</p>' if p.hint else ""
-            parts.append(f'<li><strong class="bad">✗ {html(p.subject)}: {html(p.diagnosis)}</strong> '
+            parts.append(f'<li><strong class="bad">✗ {html(p.heading)}</strong> '
                          f"({html(p.checks)}; {html(p.cases)})<pre>{html(p.message)}</pre>{hint}</li>")
         parts.append("</ul>")
     return parts

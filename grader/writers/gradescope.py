@@ -42,7 +42,7 @@ def results(record: StudentRecord) -> dict[str, Any]:
 
 def _test(report: Report, n: int, group: Group) -> dict[str, Any]:
     failed = group.failed
-    messages = [f"{p.diagnosis} ({p.checks}; {p.cases}): {p.message}" + (f"\nhint: {p.hint}" if p.hint else "")
+    messages = [f"{p.named} ({p.checks}; {p.cases}): {p.message}" + (f"\nhint: {p.hint}" if p.hint else "")
                 for p in problems(failed)]
     number = report.exercise.removeprefix("ex").lstrip("0") or "0"
     return {

@@ -51,7 +51,7 @@ def _outcome(case: ET.Element, failed: tuple[Row, ...], unusable: str) -> None:
     ``unusable`` is why the submission had no usable module for this exercise (``""`` when it had one).
     """
     codes = list(dict.fromkeys(r.diagnosis for r in failed))
-    text = xml_chars("\n".join(f"{p.diagnosis} ({p.checks}; {p.cases}): {p.message}" for p in problems(failed)))
+    text = xml_chars("\n".join(f"{p.named} ({p.checks}; {p.cases}): {p.message}" for p in problems(failed)))
     if unusable:
         ET.SubElement(case, "error", message=xml_chars(unusable[:500]), type="unusable").text = text
         return

@@ -6,8 +6,9 @@ It leads with the lesson:
   (:mod:`grader.writers.heatmap`); both with matplotlib, Agg, no pyplot state;
 - each exercise's mean;
 - the most common mistakes over the whole class, the one most students made first: one row per target and
-  diagnosis, as "25% of the class did not sum the bias gradient in Linear", with the inputs it hit (how
-  they are counted is in :mod:`grader.writers.tally`);
+  pattern where the rows name one ("31% of the class evaluated σ' at the output …"), else per target and
+  diagnosis ("25% of the class did not sum the bias gradient in Linear"), with the inputs it hit (how they
+  are counted is in :mod:`grader.writers.tally`);
 - who did not attempt what, per exercise ("ex07: 2 students did not attempt TwoLayerMLP"), never as mistakes;
 - the students whose submissions crashed, timed out, hit a limit, could not be used or could not be graded,
   grouped by cause ("no module found: 5 students (…)"), then one line per student and cause;
@@ -79,7 +80,8 @@ def _gradients(inputs: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class MistakeLine:
-    """One row of "Most common mistakes": a target and a diagnosis, how many students, in words."""
+    """One row of "Most common mistakes": a target and a misconception (a pattern, else a diagnosis), how many
+    students, in words."""
 
     exercise: str
     target: str
@@ -92,23 +94,24 @@ class MistakeLine:
 def common_mistakes(found: Tally, order: list[tuple[str, str]]) -> list[MistakeLine]:
     """Every mistake of the class, the one most students made first (ties in course order, then by diagnosis)."""
     rank = {target: i for i, target in enumerate(order)}
-    keys = sorted(found.mistakes, key=lambda k: (-found.mistakes[k], rank.get(k[:2], len(rank)), k[2]))
+    keys = sorted(found.mistakes, key=lambda k: (-found.mistakes[k], rank.get(k[:2], len(rank)), k[2], not k[3], k[3]))
     return [_line(found, key) for key in keys]
 
 
 def _line(found: Tally, key: MistakeKey) -> MistakeLine:
-    exercise, target, code = key
+    exercise, target, code, pattern = key
     inputs = () if key in found.whole else tuple(found.inputs.get(key, ()))
     where = f" ({', '.join(f'grad_{name}' for name in inputs)})" if inputs else ""
-    return MistakeLine(exercise, target, found.mistakes[key], found.share(key), mistake(code, target, *inputs),
-                       code + where)
+    text = found.words.get(key) or mistake(code, target, *inputs)
+    return MistakeLine(exercise, target, found.mistakes[key], found.share(key), text,
+                       code + (f" · {pattern}" if pattern else "") + where)
 
 
 def heatmap_grid(found: Tally, order: list[tuple[str, str]]) -> Grid:
     """Targets (in course order) × diagnoses, as the share of each exercise's students."""
     rank = {target: i for i, target in enumerate(order)}
-    keys = sorted(found.mistakes, key=lambda k: (rank.get(k[:2], len(rank)), k[2]))
-    return grid({(f"{ex} · {target}", code): found.share((ex, target, code)) for ex, target, code in keys})
+    keys = sorted(found.codes, key=lambda k: (rank.get(k[:2], len(rank)), k[2]))
+    return grid({(f"{ex} · {target}", code): found.code_share((ex, target, code)) for ex, target, code in keys})
 
 
 def prefetch() -> threading.Thread:
@@ -251,7 +254,7 @@ def _rarer(summary: Summary) -> str:
 
 _MISTAKE_HEADER = ["exercise", "target", "students", "mistake", "diagnosis (inputs)"]
 _DETAIL_HEADER = ["student", "exercise", "what", "detail"]
-_BEFORE_IMPORT = "Before you import into the LMS"
+_WARNINGS = "Warnings"
 _NO_MISTAKES = "None: every graded check that was attempted passed."
 _ALL_ATTEMPTED = "Every student attempted every target."
 
@@ -263,7 +266,7 @@ def _markdown(summary: Summary) -> str:
     esc = markdown_inline
     lines = [f"# {esc(summary.heading)}", ""]
     if summary.warnings:
-        lines += [f"## {_BEFORE_IMPORT}", ""] + [f"- **{esc(w)}**" for w in summary.warnings] + [""]
+        lines += [f"## {_WARNINGS}", ""] + [f"- **{esc(w)}**" for w in summary.warnings] + [""]
     lines += [summary.stats, "", f"![score histogram]({HISTOGRAM})", ""]
     lines += [f"![mistakes per target and diagnosis]({HEATMAP})", ""] if summary.heatmap else []
     lines += ["## Mean score per exercise", ""]
@@ -312,7 +315,7 @@ def _html(summary: Summary) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en">', '<head><meta charset="utf-8">',
              f"<title>{html(summary.heading)}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
              f"<h1>{html(summary.heading)}</h1>",
-             *([f"<h2>{_BEFORE_IMPORT}</h2>", '<ul class="warn">' + "".join(f"<li>{html(w)}</li>" for w in summary.warnings)
+             *([f"<h2>{_WARNINGS}</h2>", '<ul class="warn">' + "".join(f"<li>{html(w)}</li>" for w in summary.warnings)
                 + "</ul>"] if summary.warnings else []),
              f"<p>{html(summary.stats)}</p>",
              '<div class="figures">' + "".join(figures) + "</div>", "<h2>Mean score per exercise</h2>",

@@ -1,7 +1,9 @@
 """The class counted for its summary, in one pass over the records: scores, mistakes, not attempted, troubles.
 
-- A mistake is a target and a diagnosis (the misconception), counted once per student however many inputs,
-  checks and cases showed it; the inputs it hit are kept beside it.
+- A mistake is a target and the misconception: the pattern where a row names one (a catalogue entry or a
+  generic pattern, :mod:`grader.patterns`), else the diagnosis. It is counted once per student however many
+  inputs, checks and cases showed it; the inputs it hit are kept beside it, and the words for a pattern.
+  The heat map counts diagnoses alone.
 - An argument that gets no gradient (``dim``, ``keepdim``, ``stride``) has a ``contract`` row asking for
   ``None`` but no value row (``autograd``, ``gradcheck``); its rows count as the whole op's, never as an input's.
 - ``not_implemented`` is "not attempted", not a mistake: it is counted per exercise and target.
@@ -19,15 +21,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from grader.batch.record import TROUBLE_CODES, ClassRecords, StudentRecord
-from grader.results import Report
+from grader.patterns import summary_text
+from grader.results import Report, Row
 from grader.scoring import VALUE_CHECKS
 
 NOT_ATTEMPTED = "not_implemented"
 LOADING = "(while loading your module)"
 LOAD = "load error"
 
-MistakeKey = tuple[str, str, str]
-"""``(exercise, target, diagnosis)``."""
+MistakeKey = tuple[str, str, str, str]
+"""``(exercise, target, diagnosis, pattern)``; the pattern is ``""`` when the rows name none."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,11 @@ class Tally:
         percents: each graded student's total as a percentage of the maximum.
         exercise_scores: exercise id to each graded student's score in it.
         graded_per_exercise: exercise id to how many students have a report for it (the share's denominator).
-        mistakes: ``(exercise, target, diagnosis)`` to how many students made that mistake.
+        mistakes: ``(exercise, target, diagnosis, pattern)`` to how many students made that mistake.
         inputs: the same key to the inputs it hit over the class, in the order first seen.
         whole: the keys that some student's mistake covered the whole op (a crash, an exception in forward).
+        words: for a key with a pattern, what the summary says (from the first row seen).
+        codes: ``(exercise, target, diagnosis)`` to how many students got that diagnosis (the heat map's cells).
         targets: ``(exercise, target)`` in the order first seen.
         not_attempted: exercise id to student to the targets they left as the stub.
         troubles: everything that did not run normally, one entry per student and exercise.
@@ -71,13 +76,22 @@ class Tally:
     mistakes: Counter[MistakeKey] = field(default_factory=Counter)
     inputs: dict[MistakeKey, dict[str, None]] = field(default_factory=dict)
     whole: set[MistakeKey] = field(default_factory=set)
+    words: dict[MistakeKey, str] = field(default_factory=dict)
+    codes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     targets: dict[tuple[str, str], None] = field(default_factory=dict)
     not_attempted: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     troubles: list[Trouble] = field(default_factory=list)
 
     def share(self, key: MistakeKey) -> int:
         """The percentage of the exercise's students who made this mistake, rounded half up."""
-        return int(100 * self.mistakes[key] / (self.graded_per_exercise[key[0]] or 1) + 0.5)
+        return self._percent(self.mistakes[key], key[0])
+
+    def code_share(self, key: tuple[str, str, str]) -> int:
+        """The percentage of the exercise's students whose rows of ``target`` got this diagnosis."""
+        return self._percent(self.codes[key], key[0])
+
+    def _percent(self, count: int, exercise: str) -> int:
+        return int(100 * count / (self.graded_per_exercise[exercise] or 1) + 0.5)
 
 
 def tally(records: ClassRecords) -> Tally:
@@ -110,12 +124,17 @@ def _count(found: Tally, record: StudentRecord, report: Report) -> None:
                if any(r.diagnosis == NOT_ATTEMPTED for r in report.checks if r.target == target)]
     if skipped:
         found.not_attempted.setdefault(report.exercise, {})[record.student_id] = tuple(skipped)
-    for (target, code), names in target_mistakes(report).items():
-        key = (report.exercise, target, code)
+    found_codes: set[tuple[str, str, str]] = set()
+    for (target, code, pattern), (names, words) in target_mistakes(report).items():
+        key = (report.exercise, target, code, pattern)
         found.mistakes[key] += 1
         found.inputs.setdefault(key, {}).update(dict.fromkeys(names))
         if not names:
             found.whole.add(key)
+        if words:
+            found.words.setdefault(key, words)
+        found_codes.add((report.exercise, target, code))
+    found.codes.update(found_codes)
 
 
 def load_failure(report: Report) -> str:
@@ -126,25 +145,37 @@ def load_failure(report: Report) -> str:
     return first.split(LOADING)[0].strip() if LOADING in first else ""
 
 
-def target_mistakes(report: Report) -> dict[tuple[str, str], tuple[str, ...]]:
-    """``(target, diagnosis)`` to the inputs the mistake hit, ``()`` for the whole op, for each mistake of ``report``.
+def target_mistakes(report: Report) -> dict[tuple[str, str, str], tuple[tuple[str, ...], str]]:
+    """``(target, diagnosis, pattern)`` to the inputs the mistake hit (``()`` for the whole op) and, for a pattern,
+    the summary's words for it, for each mistake of ``report``.
 
-    ``not_implemented`` and the :data:`TROUBLE_CODES` are left out (they are counted elsewhere), and an input
-    without value rows (a python number such as ``dim``: it gets no gradient) counts as the whole op.
+    An input's pattern is the first one its failed rows with that diagnosis carry (``""`` for none), so the
+    ``gradcheck`` row that cannot name a pattern does not count as a second mistake beside the ``autograd`` row
+    that does. ``not_implemented`` and the :data:`TROUBLE_CODES` are left out (they are counted elsewhere), and
+    an input without value rows (a python number such as ``dim``: it gets no gradient) counts as the whole op.
     """
     tensors = {(r.target, r.input) for r in report.checks if r.check in VALUE_CHECKS}
-    found: dict[tuple[str, str], dict[str, None]] = {}
+    per_input: dict[tuple[str, str, str], Row | None] = {}
     whole: set[tuple[str, str]] = set()
     for row in report.checks:
         if row.passed or row.diagnosis == NOT_ATTEMPTED or row.diagnosis in TROUBLE_CODES:
             continue
-        key = (row.target, row.diagnosis)
-        names = found.setdefault(key, {})
         if row.input is not None and (row.target, row.input) in tensors:
-            names[row.input] = None
+            key = (row.target, row.diagnosis, row.input)
+            if per_input.get(key) is None:
+                per_input[key] = row if row.pattern else None
         else:
-            whole.add(key)
-    return {key: () if key in whole else tuple(names) for key, names in found.items()}
+            whole.add((row.target, row.diagnosis))
+    found: dict[tuple[str, str, str], tuple[dict[str, None], str]] = {}
+    for (target, code, name), first in per_input.items():
+        if (target, code) in whole:
+            continue
+        key = (target, code, (first.pattern or "") if first else "")
+        names, words = found.setdefault(key, ({}, summary_text(first) if first else ""))
+        names[name] = None
+    for target, code in whole:
+        found[(target, code, "")] = ({}, "")
+    return {key: (tuple(names), words) for key, (names, words) in found.items()}
 
 
 _CAUSES = (

@@ -100,9 +100,18 @@ def _table(target: str, rows: list[Row]) -> Table:
     for name in OrderedDict.fromkeys(r.input for r in rows if r.input is not None):
         mine = [r for r in rows if r.input == name]
         glyphs = [_glyph([r for r in mine if r.check == check]) for check in checks]
-        codes = ", ".join(OrderedDict.fromkeys(r.diagnosis for r in mine if not r.passed))
+        codes = ", ".join(_named(mine))
         table.add_row(name, *glyphs, Text(codes, style="red"))
     return table
+
+
+def _named(rows: list[Row]) -> list[str]:
+    """Each failed diagnosis once, followed by the first pattern its rows carry: ``wrong_values · bias_not_summed``."""
+    found: dict[str, str | None] = {}
+    for row in rows:
+        if not row.passed and found.get(row.diagnosis) is None:
+            found[row.diagnosis] = row.pattern
+    return [code + (f" · {pattern}" if pattern else "") for code, pattern in found.items()]
 
 
 def _glyph(group: list[Row]) -> Text:
@@ -124,6 +133,8 @@ def _problems(rows: list[Row]) -> list[RenderableType]:
         head = Text()
         head.append(f"✗ {problem.subject}: ", style="bold red")
         head.append(problem.diagnosis, style="bold")
+        if problem.pattern:
+            head.append(f" · {problem.pattern}", style="bold magenta")
         head.append(f"  [{problem.checks}; {problem.cases}]", style="dim")
         body = Text(log_line(problem.message))
         if problem.hint:

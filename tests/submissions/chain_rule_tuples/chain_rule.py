@@ -1,4 +1,4 @@
-"""Correct, written differently: a 1-tuple and a 1-element list instead of a bare tensor."""
+"""Correct, written differently: a 1-tuple and a tuple built from a 1-element list instead of a bare tensor."""
 
 import torch
 
@@ -28,4 +28,4 @@ class SinComposite(torch.autograd.Function):
     def backward(ctx, grad_output):
         x, a, s, b = ctx.saved_tensors
         dy_dx = 3 * b ** 2 * (2 * x * s + a * torch.cos(x))
-        return [dy_dx * grad_output]
+        return tuple([dy_dx * grad_output])

@@ -1,4 +1,4 @@
-"""Correct, written differently: 1-tuples, lists, reciprocals, the saved output reused."""
+"""Correct, written differently: 1-tuples, tuples built from lists, reciprocals, the saved output reused."""
 
 import math
 
@@ -12,7 +12,7 @@ class Add(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        return [grad_output, grad_output]
+        return tuple([grad_output, grad_output])
 
 
 class Mul(torch.autograd.Function):
@@ -51,7 +51,7 @@ class Pow(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         x, = ctx.saved_tensors
-        return [grad_output * ctx.p * torch.pow(x, ctx.p) / x, None]
+        return tuple([grad_output * ctx.p * torch.pow(x, ctx.p) / x, None])
 
 
 class Exp(torch.autograd.Function):
@@ -88,4 +88,4 @@ class Sin(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         x, = ctx.saved_tensors
-        return [grad_output * torch.sin(x + math.pi / 2)]
+        return tuple([grad_output * torch.sin(x + math.pi / 2)])

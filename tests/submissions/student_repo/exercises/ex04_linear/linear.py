@@ -14,7 +14,7 @@ class MatMul(torch.autograd.Function):
         a, b = ctx.saved_tensors
         grad_a = torch.matmul(grad_output, b.transpose(0, 1))
         grad_b = torch.mm(a.t(), grad_output)
-        return [grad_a, grad_b]
+        return tuple([grad_a, grad_b])
 
 
 class Linear(torch.autograd.Function):
@@ -30,4 +30,4 @@ class Linear(torch.autograd.Function):
         grad_weight = torch.einsum("no,ni->oi", grad_output, x)
         ones = torch.ones(1, grad_output.shape[0], dtype=grad_output.dtype)
         grad_bias = (ones @ grad_output).reshape(-1)
-        return [grad_x, grad_weight, grad_bias]
+        return tuple([grad_x, grad_weight, grad_bias])
