@@ -106,7 +106,8 @@ def exercise_command(exercise: str, submission_path: Path | None, course: Path |
     if actions.active():
         from grader.spec import load_exercise
 
-        modules = {load_exercise(spec, s).id: (s, load_exercise(spec, s).module) for s in slugs}
+        specs = {s: load_exercise(spec, s) for s in slugs}
+        modules = {ex.id: (s, ex.module) for s, ex in specs.items()}
         actions.report(reports, submission, modules, None if as_json else sys.stdout)
     if classroom:
         from grader.ci import legacy
