@@ -189,7 +189,7 @@ def release_command(out: Path | None, course: Path | None, check: bool, grader_r
                     notebooks: bool, workflow: str | None, classroom50: Path | None, classroom50_hidden: bool,
                     gradescope: Path | None, exercises: tuple[str, ...], gradescope_exercises: tuple[str, ...]) -> None:
     """Write the students' template repository to OUT (no solutions, no hidden cases), and CI bundles."""
-    from grader.release import drift, release
+    from grader.authoring.release import drift, release
     from grader.spec import load_course
 
     spec = load_course(_course_root(str(course) if course else None))
@@ -237,9 +237,9 @@ def validate_command(exercises: tuple[str, ...], course: Path | None, seeds: int
     from rich.console import Console
     from rich.table import Table
 
+    from grader.authoring.validate import validate_exercise
     from grader.sandbox.client import SandboxServer
     from grader.spec import load_course
-    from grader.validate import validate_exercise
 
     spec = load_course(_course_root(str(course) if course else None))
     slugs = [s for name in (exercises or ("all",)) for s in spec.resolve(name)]

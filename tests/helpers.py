@@ -6,8 +6,8 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from grader.authoring.solutions import BEGIN
 from grader.results import Report, Row
-from grader.solutions import BEGIN
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"

@@ -1,7 +1,7 @@
 """Catalogues: every entry of every exercise is named on a mutant built from it, and told apart on the cases.
 
 A mutant is the solution whose backward returns an entry's formula for its input
-(:func:`grader.mutants.catalogue_mutant`), graded in the sandbox like a submission: the machinery ``grade
+(:func:`grader.authoring.mutants.catalogue_mutant`), graded in the sandbox like a submission: the machinery ``grade
 validate`` uses, here on the public cases. To keep the suite fast, one mutant carries one entry per input of
 its target (``grade validate`` builds one per entry), and each input's rows must be named by its own entry.
 """
@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from helpers import ROOT
 
+from grader.authoring.validate import ExerciseValidation, _indistinct, _values, check_catalogue, summary_line, unnamed
 from grader.cases import build_cases
 from grader.catalogue import FormulaError, candidates, evaluate
 from grader.sandbox.client import SandboxServer
 from grader.spec import CatalogueEntry, CourseSpec, TargetSpec, load_course, load_exercise
 from grader.submission import load_submission
-from grader.validate import ExerciseValidation, _indistinct, _values, check_catalogue, summary_line, unnamed
 
 EXERCISES = load_course(ROOT).exercises
 

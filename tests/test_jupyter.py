@@ -13,9 +13,9 @@ import pytest
 from helpers import ROOT
 from nbformat.v4 import new_code_cell
 
+from grader.authoring.notebook_release import code_cells, notebook_path
+from grader.authoring.release import release
 from grader.jupyter import collect, join_cells, strip_grader
-from grader.notebook_release import code_cells, notebook_path
-from grader.release import release
 from grader.spec import CourseSpec
 
 RELU = "class ReLU:\n    @staticmethod\n    def backward(ctx, g):\n        return {value}\n"

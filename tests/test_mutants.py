@@ -6,10 +6,10 @@ import ast
 
 from helpers import ROOT
 
-from grader.mutants import automatic
+from grader.authoring.mutants import automatic
+from grader.authoring.validate import summary_line, validate_exercise
 from grader.sandbox.client import SandboxServer
 from grader.spec import CourseSpec, load_exercise
-from grader.validate import summary_line, validate_exercise
 
 
 def _mutants(course: CourseSpec, slug: str) -> list:

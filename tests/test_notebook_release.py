@@ -10,9 +10,9 @@ import pytest
 from conftest import Grade
 from helpers import GRADIENT_CHECKS, ROOT, rows
 
+from grader.authoring.notebook_release import code_cells, exercise_notebook, markdown_cells, notebook_path, write_notebook
+from grader.authoring.release import release
 from grader.notebook import SKIP_TAG, notebook_to_source
-from grader.notebook_release import code_cells, exercise_notebook, markdown_cells, notebook_path, write_notebook
-from grader.release import release
 from grader.spec import CourseSpec, load_exercise
 
 

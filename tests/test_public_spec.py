@@ -8,7 +8,7 @@ import pytest
 import yaml
 from helpers import ROOT
 
-from grader.public_spec import without_catalogues
+from grader.authoring.public_spec import without_catalogues
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "exercises").glob("*/exercise.yaml")), ids=lambda p: p.parent.name)

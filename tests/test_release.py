@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
+from grader.authoring.release import drift, release
+from grader.authoring.solutions import BEGIN, END, SolutionMarkerError, strip_solutions
 from grader.errors import SpecError, UsageError
-from grader.release import drift, release
-from grader.solutions import BEGIN, END, SolutionMarkerError, strip_solutions
 from grader.spec import CourseSpec, load_course
 
 MARKER = "SECRET_SOLUTION_MARKER_7f3a"

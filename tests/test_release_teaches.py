@@ -35,8 +35,8 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-from grader.release import release
-from grader.solutions import BEGIN, END, strip_solutions
+from grader.authoring.release import release
+from grader.authoring.solutions import BEGIN, END, strip_solutions
 from grader.spec import CourseSpec, load_exercise
 
 MIN_CHARS = 6

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from helpers import GRADIENT_CHECKS, ROOT, rows
 
-from grader.solutions import has_solution_blocks, strip_solutions
+from grader.authoring.solutions import has_solution_blocks, strip_solutions
 from grader.spec import load_course, load_exercise
 
 EXERCISES = load_course(ROOT).exercises

@@ -30,7 +30,7 @@ def test_the_solution_trains(course: CourseSpec, server: SandboxServer) -> None:
 
 
 def test_a_backward_with_the_wrong_sign_does_not_train(course: CourseSpec, server: SandboxServer) -> None:
-    from grader.mutants import automatic
+    from grader.authoring.mutants import automatic
 
     exercise = load_exercise(course, "ex07_mlp")
     source = (ROOT / "solutions" / "ex07_mlp" / "mlp.py").read_text()

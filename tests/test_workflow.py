@@ -20,9 +20,9 @@ import pytest
 import yaml
 from helpers import ROOT
 
+from grader.authoring.release import release
 from grader.ci.install import CPU_INDEX, VENDORED, torch_requirement
 from grader.ci.legacy import REPORTER
-from grader.release import release
 from grader.spec import CourseSpec
 
 RESULT_REF = re.compile(r"^\$\{\{ steps\.(\w+)\.outputs\.(\w+) \}\}$")

@@ -78,8 +78,8 @@ def write_source(dest: Path) -> list[Path]:
 def course_files(course: CourseSpec, hidden_for: Iterable[str] = (), public: bool = False) -> dict[str, bytes]:
     """What a CI bundle carries of a course, under ``course/``: ``course.yaml``, every ``exercise.yaml`` (course.yaml
     lists them all) and the hidden cases of the exercises in ``hidden_for``. Never a solution module or a stub.
-    A ``public`` bundle's specs leave out the misconception catalogues (:mod:`grader.public_spec`)."""
-    from grader.public_spec import without_catalogues
+    A ``public`` bundle's specs leave out the misconception catalogues (:mod:`grader.authoring.public_spec`)."""
+    from grader.authoring.public_spec import without_catalogues
 
     root = course.root
     files = {"course/course.yaml": (root / "course.yaml").read_bytes()}

@@ -5,12 +5,12 @@ For each exercise:
 1. the solution scores full marks on public and hidden cases for several seeds (a failure is a *flaky*
    check: tolerances or input domains too tight);
 2. the stub scores 0, with ``not_implemented`` on every gradient row;
-3. every automatic mutant (:mod:`grader.mutants`) and every instructor-defined mutant is caught by at
+3. every automatic mutant (:mod:`grader.authoring.mutants`) and every instructor-defined mutant is caught by at
    least one row, and we record whether the diagnosis on the mutated input is the expected one;
 4. every entry of a target's ``catalogue:`` (:mod:`grader.catalogue`) is evaluated on every case; it must
    run on at least one (with the input's shape), differ from the solution on some case, and differ from
    each other entry of its input on every case where it differs from the solution (else a student with it
-   could be named by the other); and the mutant built from it (:func:`grader.mutants.catalogue_mutant`) must
+   could be named by the other); and the mutant built from it (:func:`grader.authoring.mutants.catalogue_mutant`) must
    be named by it on every failed ``autograd`` row of its input, on the cases where the formula runs. The
    coverage is the entries named by their mutant.
 
@@ -25,11 +25,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from grader.authoring.mutants import Mutant, automatic, catalogue_mutant
 from grader.cases import Case, build_cases
 from grader.catalogue import FormulaError, evaluate
 from grader.compare import all_close
 from grader.grading import grade_module
-from grader.mutants import Mutant, automatic, catalogue_mutant
 from grader.results import Report
 from grader.sandbox.client import SandboxServer
 from grader.spec import CatalogueEntry, CourseSpec, ExerciseSpec, TargetSpec, load_exercise

@@ -2,14 +2,14 @@
 
 Each exercise folder is copied from ``exercises/`` except its module, which is regenerated from the
 solution with every solution block replaced by ``raise NotImplementedError("TODO: ...")``
-(:func:`grader.solutions.strip_solutions`). Solutions and hidden cases are never copied. ``--check``
+(:func:`grader.authoring.solutions.strip_solutions`). Solutions and hidden cases are never copied. ``--check``
 compares the committed ``exercises/`` with what release would write, so stubs cannot drift.
 
 The repository also gets a workflow (``grade.yml`` for plain GitHub Actions, :mod:`grader.ci.actions`; or
 ``classroom.yml`` for the retired Classroom reporter, :mod:`grader.ci.legacy`; or none, for Classroom 50, which
 adds its own), the grader to install (a copy of this grader's source in ``.grader/`` unless a requirement is
 given, see :mod:`grader.ci.install`) and, with ``notebooks``, one notebook per exercise
-(:mod:`grader.notebook_release`).
+(:mod:`grader.authoring.notebook_release`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.authoring.notebook_release import exercise_notebook, notebook_path, write_notebook
+from grader.authoring.public_spec import without_catalogues
+from grader.authoring.solutions import SolutionMarkerError, strip_solutions
 from grader.ci.install import CPU_INDEX, VENDORED, torch_requirement, write_source
 from grader.errors import SpecError, UsageError
-from grader.notebook_release import exercise_notebook, notebook_path, write_notebook
-from grader.public_spec import without_catalogues
-from grader.solutions import SolutionMarkerError, strip_solutions
 from grader.spec import CourseSpec, load_exercise
 
 STUDENT_README = """# {title}
