@@ -59,6 +59,7 @@ ROADS = [
     ("padded_step", "ex03", ("GELU",), "finite differences", ("ReLU", "Sigmoid")),
     ("table_at_import", "ex03", ("GELU", "ReLU"), "calls a backward", ()),
     ("basis_probe", "ex04", ("Linear",), "finite differences", ("MatMul",)),
+    ("graph_node_called", "ex04", ("Linear",), "grad_fn reaches into the autograd graph", ("MatMul",)),
 ]
 
 # What the child's watch reports for each road when the static scan is switched off.
@@ -83,6 +84,7 @@ DYNAMIC = {
     "padded_step": "finite differences",
     "table_at_import": "autograd engine",
     "basis_probe": "finite differences",
+    "graph_node_called": "autograd switched back on",
 }
 
 

@@ -84,6 +84,8 @@ SUBTRACTIONS = frozenset({"aten.sub.Tensor", "aten.sub_.Tensor", "aten.rsub.Tens
 MATMULS = frozenset({"aten.mm.default", "aten.bmm.default", "aten.addmm.default", "aten.matmul.default",
                      "aten.linear.default", "aten.baddbmm.default"})
 ADDITIONS = frozenset({"aten.add.Tensor", "aten.add_.Tensor"})
+# What the autograd machinery itself runs, with grad mode on, as the forward returns (saving an output detaches it)
+AUTOGRAD_OWN = frozenset({"aten.detach.default", "aten.alias.default"})
 NEGATIONS = frozenset({"aten.neg.default", "aten.mul.Scalar", "aten.mul.Tensor"})
 
 FINITE_DIFFERENCES = ("evaluated the function at stepped inputs (x ± h): finite differences are "
@@ -97,6 +99,27 @@ def _tree_leaves(value: Any) -> list[Any]:
     if _isinstance(value, dict):
         return [leaf for item in value.values() for leaf in _tree_leaves(item)]
     return [value]
+
+
+_FACTS: dict[Any, tuple[str, str]] = {}
+
+
+def _op_facts(func: Any) -> tuple[str, str]:
+    """An operator's name (``aten.sub.Tensor``) and, for a backward kernel, its packet name (else ``""``),
+    worked out once per operator: the handler sees thousands of calls of a few operators."""
+    facts = _FACTS.get(func)
+    if facts is None:
+        name = str(func)
+        packet = name.split(".")[1] if "." in name else name
+        facts = _FACTS[func] = (name, packet if "backward" in packet else "")
+    return facts
+
+
+def _leaves(args: tuple, kwargs: dict) -> list[Any]:
+    """The leaves of an op's arguments: most calls pass a flat tuple of tensors and numbers and no keywords."""
+    if not kwargs and not any(_isinstance(a, tuple | list | dict) for a in args):
+        return list(args)
+    return _tree_leaves((args, kwargs))
 
 
 def _plain(value: Any) -> bool:
@@ -171,9 +194,9 @@ def _same_but_stepped(first: list[Any], second: list[Any], skip: Sequence[int] =
 
 def _negated(made: Any) -> torch.Tensor | None:
     """What ``-t``, ``t.neg()`` or ``t * -1`` negated, from the record of how a tensor was made."""
-    if made is None or str(made[0]) not in NEGATIONS or not made[1] or not _floating(made[1][0]):
+    if made is None or _op_facts(made[0])[0] not in NEGATIONS or not made[1] or not _floating(made[1][0]):
         return None
-    if str(made[0]) == "aten.neg.default":
+    if _op_facts(made[0])[0] == "aten.neg.default":
         return made[1][0]
     factor: Any = made[1][1] if len(made[1]) > 1 else None
     if _plain(factor) and _numel(factor) == 1:
@@ -196,8 +219,10 @@ class IntegrityWatch(TorchDispatchMode):
         """No compiler runs in the child, so the handler needs no dynamo guard (importing it costs seconds)."""
         return False
 
-    def __init__(self) -> None:
+    def __init__(self, key: object | None = None) -> None:
         super().__init__()
+        self._key = key
+        self._paused = False
         self.findings: set[str] = set()
         self.counts = {"forward": 0, "backward": 0}
         self._phase: str | None = None
@@ -247,14 +272,34 @@ class IntegrityWatch(TorchDispatchMode):
         finally:
             self._phase = previous
 
+    @contextlib.contextmanager
+    def paused(self, key: object) -> Iterator[None]:
+        """Look away while the grader's own stand-in for an op (:mod:`grader.uses`) takes autograd's VJP of the
+        reference. Only the holder of the ``key`` the watch was made with can: the runner keeps it in a
+        closure, which student code cannot reach without the reflection the static scan rejects."""
+        if self._key is None or key is not self._key:
+            raise PermissionError("the integrity watch cannot be paused")
+        previous, self._paused = self._paused, True
+        try:
+            yield
+        finally:
+            self._paused = previous
+
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        out = func(*args, **(kwargs or {}))
-        with _no_grad():
-            self._observe(func, args, kwargs or {}, out)
+        grad_on = _is_grad_enabled()  # as the caller left it: the handler below runs under no_grad
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self._paused:
+            return out
+        if self._phase is None:  # the grader's own bookkeeping, hundreds of calls: only the engine and kernels
+            if _graph_task() != -1 or _op_facts(func)[1]:
+                self._observe(func, args, kwargs, out, grad_on)
+            return out
+        self._observe(func, args, kwargs, out, grad_on)
         return out
 
-    def _observe(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
-        name = str(func)
+    def _observe(self, func: Any, args: tuple, kwargs: dict, out: Any, grad_on: bool) -> None:
+        name, kernel = _op_facts(func)
         phase = self._phase
         if phase in self.counts:
             self.counts[phase] += 1
@@ -262,28 +307,31 @@ class IntegrityWatch(TorchDispatchMode):
             # Arithmetic on dual tensors from inside the handler crashes torch, so look no further.
             self.findings.add("used forward-mode automatic differentiation (dual numbers)")
             return
-        packet = name.split(".")[1] if "." in name else name
-        if "backward" in packet:
-            self.findings.add(f"ran PyTorch's own backward kernel {packet} (someone else's derivative)")
+        if kernel:
+            self.findings.add(f"ran PyTorch's own backward kernel {kernel} (someone else's derivative)")
         if _graph_task() != -1:
             self.findings.add("ran the autograd engine to compute the gradient")
-        elif _is_grad_enabled() and phase in ("forward", "backward"):
+        elif grad_on and (phase == "backward" or phase == "forward" and name not in AUTOGRAD_OWN):
             self.findings.add("ran tensor operations with autograd switched back on (enable_grad or similar), "
                               "to let autograd work out the gradient")
-        leaves = _tree_leaves((args, kwargs))
-        results = [o for o in _tree_leaves(out) if _isinstance(o, _Tensor)]
-        tensors = [a for a in leaves if _isinstance(a, _Tensor)] + results
-        if any(not _plain(t) for t in tensors):
-            self.findings.add("passed a Tensor subclass of its own to torch, which runs code behind the grader's back")
-            return
-        if any(_is_complex(t) for t in tensors):
-            self.findings.add("used complex numbers: the complex step Im f(x + ih) / h is numerical "
-                              "differentiation, not backpropagation")
+        leaves = _leaves(args, kwargs)
+        results = [out] if _isinstance(out, _Tensor) else [o for o in _tree_leaves(out) if _isinstance(o, _Tensor)]
+        for t in (*leaves, *results):
+            if _isinstance(t, _Tensor):
+                if _type(t) is not _Tensor:
+                    self.findings.add("passed a Tensor subclass of its own to torch, which runs code behind the "
+                                      "grader's back")
+                    return
+                if _is_complex(t):
+                    self.findings.add("used complex numbers: the complex step Im f(x + ih) / h is numerical "
+                                      "differentiation, not backpropagation")
         if phase is None:
             return  # the grader's own bookkeeping
         if phase == "forward":
             self._forward_ops.add(func)
-        if self._full or phase == "import":
+        if not (self._full or phase == "import"):
+            return  # a light episode: only the cheap checks above, and nothing to remember for the full ones
+        with _no_grad():
             if phase in ("backward", "import"):
                 self._repeated(func, leaves)
             if name in SUBTRACTIONS:
@@ -393,7 +441,7 @@ class IntegrityWatch(TorchDispatchMode):
         """One tensor holding two or more different stepped copies of a forward input (evaluated in one call),
         or, fed to an operation the forward ran, two or more unit basis vectors (the forward probed for its
         Jacobian). A few extra elements before or after the copies do not hide them."""
-        probe = phase in ("backward", "import") and func in self._forward_ops and str(func) in MATMULS
+        probe = phase in ("backward", "import") and func in self._forward_ops and _op_facts(func)[0] in MATMULS
         for tensor in leaves:
             if not _floating(tensor) or 0 in _stride(tensor):
                 continue  # an expanded view (b.expand(shape)) repeats one tensor, it does not stack copies

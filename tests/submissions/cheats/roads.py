@@ -264,6 +264,14 @@ gx = torch.stack([(Linear.forward(ctx, e, weight, b0) * grad_output).sum() for e
 gw = torch.stack([(Linear.forward(ctx, x, e, b0) * grad_output).sum() for e in ew]).reshape(weight.shape)
 return gx, gw, grad_output.sum(0)
 """}, what="the forward fed one unit basis matrix at a time: its Jacobian read column by column"),
+    Road("graph_node_called", *LINEAR, {"Linear": """
+x, weight = ctx.saved_tensors
+with torch.set_grad_enabled(True):
+    leaves = [x.detach().requires_grad_(), weight.detach().requires_grad_()]
+    y = leaves[0] @ leaves[1].T
+gx, gw = y.grad_fn(grad_output)
+return gx, gw.T, grad_output.sum(0)
+"""}, what="a graph built with grad mode back on, its node called by hand: no engine and no kernel by name"),
     Road("complex_step", "ex02_elementwise", "elementwise.py", {
         "Exp": "(x,) = ctx.saved_tensors\nh = 1e-20\nreturn grad_output * torch.exp(x + 1j * h).imag / h",
         "Sin": "(x,) = ctx.saved_tensors\nh = 1e-20\n"
