@@ -15,6 +15,7 @@ copy. The server reads nothing the child wrote except its message, which it forw
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -50,6 +51,10 @@ def main() -> None:
     os.dup2(2, 1)
     subreaper = rlimits.become_subreaper()
     rlimits.die_with_parent(signal.SIGKILL)
+    # Everything torch made is old: out of the collector's reach, a child that collects need not touch (and so
+    # copy) every page of it; a full collection in a child costs ~7 ms frozen against ~140 ms not.
+    gc.collect()
+    gc.freeze()
     while True:
         try:
             blob, fds = channel.receive(connection, MAX_REQUEST, max_fds=1)
