@@ -6,7 +6,7 @@ Markdown tables go to stdout, progress notes to stderr. Everything is written un
 with its own empty case cache (``$GRADER_CACHE``).
 
 1. **Throughput.** A class of ``--students`` (default 24) submissions of ex04's ``linear.py`` (correct and
-   typical mistakes, in turn), graded two at a time both ways, then ours on a class ``--scale`` (4) times
+   typical mistakes, in turn), graded two at a time both ways, then ours on classes ``--scale`` (4 and 10) times
    larger, which gives the cost of one more student once start-up is paid:
 
    - naive: for each student a fresh ``python`` that imports torch, loads the student's module and runs
@@ -107,7 +107,7 @@ def ours(folder: Path, out: Path, jobs: int, force: bool, extra: tuple[str, ...]
     return time.perf_counter() - started
 
 
-def throughput(work: Path, students: int, jobs: int, scale: int) -> None:
+def throughput(work: Path, students: int, jobs: int, scales: list[int]) -> None:
     folder = work / "class"
     modules = make_class(folder, students)
     script = work / "naive.py"
@@ -118,23 +118,28 @@ def throughput(work: Path, students: int, jobs: int, scale: int) -> None:
     cold = ours(folder, work / "out", jobs, force=False)
     note("ours: grade batch --force, warm case cache ...")
     warm = ours(folder, work / "out", jobs, force=True)
-    big = students * scale
-    make_class(work / "big-class", big)
-    note(f"ours: grade batch on {big} students, warm case cache ...")
-    large = ours(work / "big-class", work / "big-out", jobs, force=False)
+    larger = []
+    for scale in scales:
+        big = students * scale
+        make_class(work / f"class-{big}", big)
+        note(f"ours: grade batch on {big} students, warm case cache ...")
+        larger.append((big, ours(work / f"class-{big}", work / f"out-{big}", jobs, force=False)))
     per_naive = naive_s / students
-    marginal = (large - warm) / (big - students)
     print(f"### Throughput: {jobs} at a time\n")
     print("| way | students | wall time | per student | speedup |")
     print("|---|---|---|---|---|")
     print(f"| naive: fresh `python` + `gradcheck` per student | {students} | {naive_s:.1f} s | {per_naive:.3f} s | 1× |")
-    for label, n, seconds in (("`grade batch`, empty case cache", students, cold),
-                              ("`grade batch --force`, warm case cache", students, warm),
-                              ("`grade batch`, warm case cache", big, large)):
+    rows = [("`grade batch`, empty case cache", students, cold), ("`grade batch --force`, warm case cache", students, warm)]
+    rows += [("`grade batch`, warm case cache", big, seconds) for big, seconds in larger]
+    for label, n, seconds in rows:
         print(f"| {label} | {n} | {seconds:.1f} s | {seconds / n:.3f} s | {per_naive * n / seconds:.1f}× |")
-    print(f"| each additional student: naive / `grade batch` | | | {per_naive:.3f} s / {marginal:.3f} s | "
-          f"{per_naive / marginal:.1f}× |")
-    print(f"\nThe naive time for {big} students is {scale} × the measured {students}: each student is its own "
+    if larger:
+        big, seconds = larger[-1]
+        marginal = (seconds - warm) / (big - students)
+        print(f"| each additional student: naive / `grade batch` | | | {per_naive:.3f} s / {marginal:.3f} s | "
+              f"{per_naive / marginal:.1f}× |")
+    sizes = " and ".join(str(big) for big, _ in larger)
+    print(f"\nThe naive time for {sizes} students is the measured {students} scaled: each student is its own "
           "process, so it is linear by construction. Our start-up (the servers' torch import, the reference "
           "cases, every class file) is paid once per run; the last line is the cost of one more student.\n")
 
@@ -259,7 +264,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=24, help="class size for throughput and overhead")
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded at a time, both ways")
-    parser.add_argument("--scale", type=int, default=4, help="the larger class is this many times --students")
+    parser.add_argument("--scale", type=int, nargs="+", default=[4, 10],
+                        help="larger classes, each this many times --students (default: 96 and 240 students)")
     parser.add_argument("--dask-students", type=int, default=96, help="class size for the Dask row (0: skip)")
     parser.add_argument("--dask-repeats", type=int, default=3, help="interleaved runs each way for the Dask row")
     parser.add_argument("--only-dask", action="store_true", help="run only the Dask row")

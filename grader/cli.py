@@ -59,6 +59,21 @@ class ExerciseCommand(click.Command):
         formatter.write_usage("grade", "EXERCISE [OPTIONS]")
 
 
+def _hint_level(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """``--hint`` alone is the next level (0 here); ``--hint N`` is level N, from 1 to HINT_LEVELS."""
+    from grader.spec import HINT_LEVELS
+
+    if value is None or value == _NEXT_HINT:
+        return None if value is None else 0
+    if not value.isdigit() or not 1 <= int(value) <= HINT_LEVELS:
+        raise click.BadParameter(f"expected a hint level from 1 to {HINT_LEVELS}, or --hint alone for the next "
+                                 f"one, got {value!r}", ctx=ctx, param=param)
+    return int(value)
+
+
+_NEXT_HINT = "next"
+
+
 @cli.command("exercise", cls=ExerciseCommand, hidden=True)
 @click.argument("exercise")
 @click.option("--submission", "submission_path", type=click.Path(path_type=Path),
@@ -71,8 +86,12 @@ class ExerciseCommand(click.Command):
 @click.option("--classroom", is_flag=True,
               help="Legacy GitHub Classroom reporter: append <exercise>=<base64 JSON> per exercise to $GITHUB_OUTPUT "
                    "and exit 0 once every exercise is written.")
+@click.option("--hint", "hint", is_flag=False, flag_value=_NEXT_HINT, default=None, metavar="[N]",
+              callback=_hint_level,
+              help="After the report, a hint for each target that is not right yet: the next one you have not seen, "
+                   "or level N (1-3). With --json, on stderr.")
 def exercise_command(exercise: str, submission_path: Path | None, course: Path | None, hidden: bool,
-                     as_json: bool, seed: int | None, classroom: bool) -> None:
+                     as_json: bool, seed: int | None, classroom: bool, hint: int | None) -> None:
     """Grade EXERCISE (ex03, 3, ex03_activations or all)."""
     from grader.sandbox.client import SandboxServer
     from grader.spec import load_course
@@ -121,6 +140,13 @@ def exercise_command(exercise: str, submission_path: Path | None, course: Path |
         click.echo(f"{total:g} / {sum(r.max_score for r in reports):g}", err=True)
     else:
         terminal.write(reports, sys.stdout)
+    if hint is not None and not classroom:
+        from grader import hints
+        from grader.spec import load_exercise
+
+        chosen, problems = hints.give(root, reports, [load_exercise(spec, s, hidden=hidden) for s in slugs],
+                                      hint or None)
+        hints.write(chosen, sys.stderr if as_json else sys.stdout, f"grade {exercise} --hint", problems)
     sys.exit(EXIT_PASSED if all(r.passed for r in reports) else EXIT_FAILED)
 
 

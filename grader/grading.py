@@ -6,7 +6,9 @@ options.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,19 +18,20 @@ from grader.checks.training import training_row
 from grader.diagnose import UNUSABLE_HINT, Verdict
 from grader.integrity.static import findings_for
 from grader.probe import Failure, Observation, build_job, observe, observe_training
-from grader.results import Report, Row
+from grader.results import Report, Row, Substitution
 from grader.returns import returns_list
 from grader.sandbox.client import SandboxServer
 from grader.scoring import score_rows, totals
 from grader.spec import CourseSpec, ExerciseSpec, TargetSpec, load_exercise
 from grader.submission import Module, Submission
+from grader.uses import allowed_imports, alone, gather, judge, stand_ins
 
 
 def grade_exercise(course: CourseSpec, slug: str, submission: Submission, server: SandboxServer,
                    hidden: bool = False, seed: int | None = None) -> Report:
     exercise = load_exercise(course, slug, hidden=hidden)
     seed = course.seed if seed is None else seed
-    module = submission.module(slug, exercise.module)
+    module = gather(exercise, submission, submission.module(slug, exercise.module))
     return grade_module(course, exercise, module, server, seed)
 
 
@@ -40,13 +43,14 @@ def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | st
     printed: list[str] = []
     hint = UNUSABLE_HINT.format(slug=exercise.slug, module=exercise.module)
     source: Module | Failure = Failure("exception", module, hint) if isinstance(module, str) else module
+    replaced = _substitutions(course, exercise, source, server, seed) if isinstance(source, Module) else ()
     for index, target in enumerate(exercise.targets):
         if only is not None and target.name != only:
             continue
         cases = build_cases(exercise, index, seed, course.grad_outputs)
         training = training_data(exercise, index, seed) if target.training else None
         observations, static, losses, hung = _observe(course, exercise, target, cases, source, server, printed,
-                                                      training)
+                                                      training, stand_ins(exercise, replaced))
         if hung:
             source = Failure("timeout", f"importing your module took longer than the time limit of "
                                         f"{course.limits.wall_seconds:g} s (a loop at module level?), so no target "
@@ -62,18 +66,50 @@ def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | st
     sandbox = {"server": "fork", **server.info} if isinstance(module, Module) else {}
     sandbox.pop("pid", None)
     return Report(exercise=exercise.id, title=exercise.title, score=score, max_score=max_score, seed=seed,
-                  checks=tuple(rows), output="".join(printed), sandbox=sandbox)
+                  checks=tuple(rows), output="".join(printed), sandbox=sandbox, substitutions=replaced)
+
+
+_JUDGED: dict[tuple[Any, ...], Substitution | None] = {}
+
+
+def _substitutions(course: CourseSpec, exercise: ExerciseSpec, module: Module, server: SandboxServer, seed: int
+                   ) -> tuple[Substitution, ...]:
+    """The used ops of earlier exercises (``uses:``) that the capstone must run as the reference's: each is graded
+    on its own exercise's public cases, once per source and seed (:mod:`grader.uses`)."""
+    found = []
+    for use in exercise.uses:
+        data = module.files.get(use.module)
+        if data is None:
+            verdict = judge(use, None)
+        else:
+            key = (course, use.name, hashlib.sha256(data).hexdigest(), seed)
+            if key not in _JUDGED:
+                if len(_JUDGED) > 4096:
+                    _JUDGED.clear()
+                earlier = Module(files={use.module: data}, source=data.decode("utf-8", "replace"),
+                                 origin=f"{module.origin} ({use.module})")
+                own = alone(load_exercise(course, use.slug), use)
+                _JUDGED[key] = judge(use, grade_module(course, own, earlier, server, seed))
+            verdict = _JUDGED[key]
+        if verdict is not None:
+            found.append(verdict)
+    return tuple(found)
 
 
 def _observe(course: CourseSpec, exercise: ExerciseSpec, target: TargetSpec, cases: list[Case],
-             module: Module | Failure, server: SandboxServer, printed: list[str], training: dict[str, np.ndarray] | None
+             module: Module | Failure, server: SandboxServer, printed: list[str], training: dict[str, np.ndarray] | None,
+             substitutes: list[dict[str, Any]] | None = None
              ) -> tuple[list[Observation], tuple[str, ...], np.ndarray | Failure, bool]:
     """The child's observations of one target; the last item says the module hung while being imported."""
     if isinstance(module, Failure):
         return [Observation(failure=module) for _ in cases], (), module, False
     siblings = {name: data for name, data in module.files.items() if name != exercise.module}
-    static = findings_for(module.source, target.name, course.policy.allow_imports, exercise.forbid, siblings)
+    imports = (*course.policy.allow_imports, *allowed_imports(exercise))
+    static = findings_for(module.source, target.name, imports, exercise.forbid, siblings,
+                          own=allowed_imports(exercise))
     job, arrays = build_job(exercise.module, target, cases, training)
+    if substitutes:
+        job["substitutes"] = substitutes
     server.ping(course.limits)
     run = server.run(job, arrays, module.files, course.limits)
     if run.output:

@@ -51,11 +51,15 @@ class Source:
 
 
 def check(exercise: str, course: str | Path | None = None, notebook: str | Path | None = None,
-          seed: int | None = None) -> NotebookReport:
+          seed: int | None = None, hint: bool | int = False) -> NotebookReport:
     """Grade ``exercise`` with the code of this notebook; show the report as HTML and return it.
 
     ``course`` defaults to the nearest folder with a ``course.yaml`` at or above the kernel's working directory.
+    ``hint=True`` shows, under the report, a hint for each class that is not right yet (the next level not seen,
+    remembered in the course's ``.grader/hints.json``, as ``grade EXERCISE --hint`` does); ``hint=2`` shows
+    level 2.
     """
+    level = _hint_level(hint)
     from grader.grading import grade_exercise
     from grader.submission import Submission
 
@@ -76,8 +80,28 @@ def check(exercise: str, course: str | Path | None = None, notebook: str | Path 
     submission = Submission(origin=source.origin, files={module: source.text.encode("utf-8")}, single=module)
     report = grade_exercise(spec, slug, submission, _server(), seed=seed)
     result = NotebookReport(**{f.name: getattr(report, f.name) for f in fields(Report)})
-    _display(render(result, source))
+    fragment = render(result, source)
+    if level is not None:
+        from grader import hints
+
+        chosen, problems = hints.give(spec.root, [report], [load_exercise(spec, slug)], level or None)
+        fragment += "\n" + hints.to_html(chosen, f'check("{exercise}", hint=True)', problems)
+    _display(fragment)
     return result
+
+
+def _hint_level(hint: bool | int) -> int | None:
+    """``check``'s ``hint``: None for no hints, 0 for the next level, else the level asked for (1 to 3)."""
+    from grader.spec import HINT_LEVELS
+
+    if hint is False or hint is None:
+        return None
+    if hint is True:
+        return 0
+    if isinstance(hint, int) and 1 <= hint <= HINT_LEVELS:
+        return hint
+    raise UsageError(f"check(hint=...) takes True (the next hint) or a level from 1 to {HINT_LEVELS}, "
+                     f"got {hint!r}")
 
 
 def collect(shell: Any, course: CourseSpec, slug: str, notebook: Path | None) -> Source:

@@ -78,8 +78,8 @@ def _np(value: Any) -> Any:
 
 
 def evaluate(code: Any, target: TargetSpec, args: list[Any] | tuple[Any, ...]) -> Any:
-    scope = {"torch": torch, "F": F, "math": math}
-    return eval(code, scope, {a.name: v for a, v in zip(target.args, args, strict=True)})  # noqa: S307
+    scope = {"torch": torch, "F": F, "math": math}  # one scope, so a lambda of the reference sees the arguments
+    return eval(code, {**scope, **{a.name: v for a, v in zip(target.args, args, strict=True)}})  # noqa: S307
 
 
 def _vjp(output: torch.Tensor, leaves: list[Any], grad_idx: list[int], u: torch.Tensor

@@ -53,6 +53,24 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Substitution:
+    """An op of an earlier exercise that a capstone ran in the reference's version instead of the student's.
+
+    Attributes:
+        exercise: the earlier exercise, e.g. ``"ex08"``.
+        target: the op, e.g. ``"LayerNorm"``.
+        reason: ``"missing"`` (no module, or no such class in it) or the diagnosis of the op's first failed
+            row on its own exercise's public cases (``"wrong_values"``, ``"not_implemented"``, ...).
+        message: the same in words, for the student: what was wrong and that the reference took its place.
+    """
+
+    exercise: str
+    target: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Report:
     """The graded result of one exercise.
 
@@ -65,6 +83,8 @@ class Report:
         checks: the rows, in the order targets and cases appear in the spec.
         output: what the student's code printed (capped), for display only, never in ``--json`` stdout.
         sandbox: the isolation layers that were active.
+        substitutions: the earlier ops a capstone ran as the reference's, because the student's were wrong or
+            missing (so one mistake is not paid twice); in the JSON only when there are any.
     """
 
     exercise: str
@@ -75,14 +95,15 @@ class Report:
     checks: tuple[Row, ...]
     output: str = ""
     sandbox: dict[str, Any] = field(default_factory=dict)
+    substitutions: tuple[Substitution, ...] = ()
 
     @property
     def passed(self) -> bool:
         return all(row.passed for row in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        """The CONTRACT section 4 report as plain data (the ``hint`` field is an addition)."""
-        return {
+        """The CONTRACT section 4 report as plain data (the ``hint`` and ``substitutions`` fields are additions)."""
+        data = {
             "schema": SCHEMA,
             "exercise": self.exercise,
             "title": self.title,
@@ -92,6 +113,9 @@ class Report:
             "sandbox": dict(self.sandbox),
             "checks": [asdict(row) for row in self.checks],
         }
+        if self.substitutions:
+            data["substitutions"] = [asdict(s) for s in self.substitutions]
+        return data
 
 
 def combined_dict(reports: list[Report]) -> dict[str, Any]:

@@ -24,6 +24,8 @@ GRADIENT_CHECKS = ("contract", "autograd", "gradcheck")
 ALL_CHECKS = ("forward", "policy", *GRADIENT_CHECKS, "training")
 _SLUG = re.compile(r"^(ex\d\d)_[a-z0-9_]+$")
 _PATTERN_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+HINT_LEVELS = 3
+"""The most ``hints:`` a target may have: ``grade EXERCISE --hint N`` takes N from 1 to this."""
 FORMULA_NAMES = ("out", "grad_output", "torch", "F", "math")
 """What a catalogue formula may use besides the forward's arguments and Python's builtins."""
 
@@ -161,6 +163,8 @@ class TargetSpec:
     fd: FiniteDifferences
     training: TrainingSpec | None = None
     catalogue: tuple[CatalogueEntry, ...] = ()
+    hints: tuple[str, ...] = ()
+    """The hint ladder ``grade EXERCISE --hint`` climbs, in order: the idea, the local derivatives, the shapes."""
 
     @property
     def grad_args(self) -> tuple[ArgSpec, ...]:
@@ -180,6 +184,26 @@ class MutantSpec:
 
 
 @dataclass(frozen=True)
+class UseSpec:
+    """An op of an earlier exercise that this one builds on (``uses: [ex08.LayerNorm]``).
+
+    The student's own module of that exercise is put beside theirs in the sandbox, and imported by its name
+    (``from normalization import LayerNorm``); where the op is wrong or missing, the reference op takes its
+    place (:mod:`grader.uses`). ``target`` is the instructor's spec of the op: its ``reference`` is what the
+    stand-in computes.
+    """
+
+    exercise: str
+    slug: str
+    module: str
+    target: TargetSpec
+
+    @property
+    def name(self) -> str:
+        return f"{self.exercise}.{self.target.name}"
+
+
+@dataclass(frozen=True)
 class ExerciseSpec:
     id: str
     slug: str
@@ -189,6 +213,7 @@ class ExerciseSpec:
     targets: tuple[TargetSpec, ...]
     mutants: tuple[MutantSpec, ...] = ()
     forbid: tuple[str, ...] = ()
+    uses: tuple[UseSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -284,7 +309,7 @@ def _load_exercise(course: CourseSpec, slug: str, hidden: bool) -> ExerciseSpec:
     folder = course.root / "exercises" / slug
     path = folder / "exercise.yaml"
     node = Node(load_yaml(path), path)
-    node.only({"id", "title", "module", "targets", "mutants", "forbid"})
+    node.only({"id", "title", "module", "targets", "mutants", "forbid", "uses"})
     ex_id = node.get("id", str)
     if ex_id != slug.split("_", 1)[0]:
         raise node.fail("id", f"expected {slug.split('_', 1)[0]!r} to match the folder {slug}")
@@ -306,8 +331,39 @@ def _load_exercise(course: CourseSpec, slug: str, hidden: bool) -> ExerciseSpec:
         if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
             raise node.fail(f"forbid[{i}]", f"expected a dotted name like torch.nn.functional.conv_transpose2d, "
                                             f"got {name!r}")
+    uses = _uses(node, course, slug, module)
     return ExerciseSpec(id=ex_id, slug=slug, title=node.get("title", str), module=module, folder=folder,
-                        targets=tuple(targets), mutants=mutants, forbid=tuple(forbid))
+                        targets=tuple(targets), mutants=mutants, forbid=tuple(forbid), uses=uses)
+
+
+def _uses(node: Node, course: CourseSpec, slug: str, module: str) -> tuple[UseSpec, ...]:
+    """``uses:``: ``exNN.Target`` names of ops of exercises listed before this one in course.yaml, each module
+    imported by its own name (so two used exercises may not share a module name, nor share this one's)."""
+    if not node.has("uses"):
+        return ()
+    earlier = {s.split("_", 1)[0]: s for s in course.exercises[:course.exercises.index(slug)]} \
+        if slug in course.exercises else {}
+    found: list[UseSpec] = []
+    modules = {module: slug}
+    for i, ref in enumerate(node.get("uses", list)):
+        key = f"uses[{i}]"
+        parts = ref.split(".") if isinstance(ref, str) else []
+        if len(parts) != 2 or not parts[1].isidentifier():
+            raise node.fail(key, f"expected an exercise id and a target like ex08.LayerNorm, got {ref!r}")
+        if parts[0] not in earlier:
+            raise node.fail(key, f"{parts[0]} is not an exercise listed before {slug} in course.yaml")
+        other = load_exercise(course, earlier[parts[0]])
+        target = next((t for t in other.targets if t.name == parts[1]), None)
+        if target is None:
+            raise node.fail(key, f"{parts[0]} has no target {parts[1]} (it has "
+                                 f"{', '.join(t.name for t in other.targets)})")
+        if modules.get(other.module, other.slug) != other.slug:
+            raise node.fail(key, f"{other.module} of {other.slug} has the name of {modules[other.module]}'s module")
+        modules[other.module] = other.slug
+        if any(u.name == f"{parts[0]}.{parts[1]}" for u in found):
+            raise node.fail(key, f"{ref} is listed twice")
+        found.append(UseSpec(exercise=parts[0], slug=other.slug, module=other.module, target=target))
+    return tuple(found)
 
 
 def _check_module(node: Node, root: Path, slug: str, module: str) -> None:
@@ -394,7 +450,8 @@ def _mutant(node: Node, targets: set[str]) -> MutantSpec:
 
 
 def _target(node: Node, course: CourseSpec) -> TargetSpec:
-    node.only({"name", "reference", "args", "points", "cases", "tolerance", "gradcheck", "training", "catalogue"})
+    node.only({"name", "reference", "args", "points", "cases", "tolerance", "gradcheck", "training", "catalogue",
+               "hints"})
     args = tuple(_arg(a) for a in node.children("args"))
     names = [a.name for a in args]
     if len(set(names)) != len(names):
@@ -417,7 +474,25 @@ def _target(node: Node, course: CourseSpec) -> TargetSpec:
         cases=cases, tolerance=_tolerance(node.child("tolerance"), course.tolerance),
         fd=_fd(node.child("gradcheck"), course.fd),
         training=_training(node.child("training"), args) if node.has("training") else None, catalogue=catalogue,
+        hints=_hints(node),
     )
+
+
+def _hints(node: Node) -> tuple[str, ...]:
+    """A target's ``hints:``, a list of 1 to :data:`HINT_LEVELS` non-empty strings (none when the key is absent)."""
+    if "hints" not in node.data:
+        return ()
+    items = node.data["hints"]
+    if not isinstance(items, list) or not items:
+        raise node.fail("hints", f"expected a list of 1 to {HINT_LEVELS} hint texts (the idea, the local "
+                                 f"derivatives, the shapes), got {type(items).__name__} {items!r}"[:160])
+    if len(items) > HINT_LEVELS:
+        raise node.fail("hints", f"expected at most {HINT_LEVELS} hints (grade --hint N takes N from 1 to "
+                                 f"{HINT_LEVELS}), got {len(items)}")
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise node.fail(f"hints[{i}]", f"expected a non-empty string, got {item!r}"[:160])
+    return tuple(" ".join(item.split()) for item in items)
 
 
 def _training(node: Node, args: tuple[ArgSpec, ...]) -> TrainingSpec:

@@ -151,6 +151,18 @@ EXERCISE_BROKEN = [
      "targets[1].catalogue[0].formula", "unknown name(s) y"),
     ("catalogue_empty_hint", lambda d: d["targets"][1]["catalogue"][0].update(hint=" "),
      "targets[1].catalogue[0].hint", "must not be empty"),
+    ("hints_not_a_list", lambda d: d["targets"][1].update(hints="sum over the batch"), "targets[1].hints",
+     "expected a list of 1 to 3 hint texts"),
+    ("hints_empty_list", lambda d: d["targets"][0].update(hints=[]), "targets[0].hints",
+     "expected a list of 1 to 3 hint texts"),
+    ("hints_nothing", lambda d: d["targets"][0].update(hints=None), "targets[0].hints",
+     "expected a list of 1 to 3 hint texts"),
+    ("hints_too_many", lambda d: d["targets"][0].update(hints=["a", "b", "c", "d"]), "targets[0].hints",
+     "expected at most 3 hints"),
+    ("hints_empty_string", lambda d: d["targets"][1]["hints"].__setitem__(1, "  "), "targets[1].hints[1]",
+     "expected a non-empty string"),
+    ("hints_not_strings", lambda d: d["targets"][1]["hints"].__setitem__(2, {"text": "x"}), "targets[1].hints[2]",
+     "expected a non-empty string"),
 ]
 
 
@@ -176,6 +188,21 @@ def test_broken_exercise_yaml_names_file_and_key(course_copy, name, change, key,
     assert info.value.path == str(path)
     assert info.value.key.startswith(key) and problem in info.value.problem
     assert f"exercise.yaml: {key}" in str(info.value)
+
+
+HINTS_PENDING = {"ex12_transformer"}
+"""Exercises still being written, whose hint ladders are their author's to add: none yet is fine, but any is 3."""
+
+
+def test_hints_are_optional_and_every_target_of_this_course_has_three(course, course_copy):
+    for slug in course.exercises:
+        for target in load_exercise(course, slug).targets:
+            if slug in HINTS_PENDING and not target.hints:
+                continue
+            assert len(target.hints) == 3 and all(h.strip() for h in target.hints), f"{slug} {target.name}"
+    path = course_copy / "exercises/ex04_linear/exercise.yaml"
+    _edit(path, lambda d: [t.pop("hints") for t in d["targets"]])
+    assert all(t.hints == () for t in load_exercise(load_course(course_copy), "ex04_linear").targets)
 
 
 def test_broken_hidden_yaml_matters_only_when_grading_hidden(course_copy):

@@ -96,7 +96,8 @@ def test_the_legacy_workflow_is_what_classroom_expects(released: Path, course: C
     [grade] = [s for s in steps if s.get("id")]  # one grading step: one torch import, not eleven
     assert grade["id"] == "grade" and grade["run"].startswith("grade all --classroom || python -m grader.ci.legacy --error ")
     assert grade["run"].split("--error ")[1].split() == [
-        "ex01=8", "ex02=28", "ex03=20", "ex04=9", "ex05=16", "ex06=12", "ex07=6", "ex08=8", "ex09=8", "ex10=4", "ex11=8"]
+        "ex01=8", "ex02=28", "ex03=20", "ex04=9", "ex05=16", "ex06=12", "ex07=6", "ex08=8", "ex09=8", "ex10=4", "ex11=8",
+        "ex12=7"]
     reporter = steps[-1]
     assert reporter["uses"] == REPORTER and reporter["with"]["runners"] == ",".join(ids)
     assert reporter["env"] == {f"{i.upper()}_RESULTS": f"${{{{ steps.grade.outputs.{i} }}}}" for i in ids}

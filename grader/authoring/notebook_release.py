@@ -29,6 +29,10 @@ line; the `forward`s are given. Run a cell after you change it, then run the las
 you ran (in a separate sandbox, not in this kernel) and shows, for each input, whether your gradient is right
 and, if not, what is wrong with it.
 
+Stuck? Change the last cell to `check("{ex_id}", hint=True)`: under the report, each class that is not right
+yet gets a hint, a further one each time you run it (the idea, then the local derivatives, then the shapes).
+`check("{ex_id}", hint=2)` shows the second one again.
+
 To hand in, submit this `.ipynb` file. Code cells are graded in order. Cells tagged `grader:skip` are left
 out, and so are lines that start with `%` or `!`, so keep experiments in cells tagged `grader:skip`."""
 
@@ -73,7 +77,7 @@ def exercise_notebook(ex_id: str, module: str, readme: str, stub: str) -> nbform
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
     })
-    texts = [*markdown_cells(readme), WORKING.format(module=module)]
+    texts = [*markdown_cells(readme), WORKING.format(module=module, ex_id=ex_id)]
     nb.cells = [new_markdown_cell(text, id=f"{ex_id}-text-{i}") for i, text in enumerate(texts, start=1)]
     nb.cells += [new_code_cell(code, id=f"{ex_id}-code-{i}") for i, code in enumerate(code_cells(stub), start=1)]
     nb.cells.append(new_code_cell(CHECK.format(ex_id=ex_id), id=f"{ex_id}-check", metadata={"tags": [SKIP_TAG]}))

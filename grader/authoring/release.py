@@ -146,7 +146,7 @@ def release(course: CourseSpec, out: Path, grader_requirement: str | None = None
         from grader.ci.legacy import workflow as legacy_workflow
 
         written.append(_write(out / ".github" / "workflows" / "classroom.yml", legacy_workflow(course, grader)))
-    written.append(_write(out / ".gitignore", "__pycache__/\n.venv/\n"))
+    written.append(_write(out / ".gitignore", "__pycache__/\n.venv/\n.grader/hints.json\n"))  # what grade --hint has shown
     return sorted(set(written))
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grader.results import SCHEMA, Report, Row
+from grader.results import SCHEMA, Report, Row, Substitution
 
 if TYPE_CHECKING:
     from grader.batch.roster import Roster
@@ -204,7 +204,8 @@ def report_from_dict(data: dict[str, Any]) -> Report:
     rows = tuple(Row(**{k: row[k] for k in _ROW_FIELDS if k in row}) for row in data["checks"])
     return Report(exercise=data["exercise"], title=data["title"], score=float(data["score"]),
                   max_score=float(data["max_score"]), seed=int(data["seed"]), checks=rows,
-                  sandbox=dict(data.get("sandbox", {})))
+                  sandbox=dict(data.get("sandbox", {})),
+                  substitutions=tuple(Substitution(**s) for s in data.get("substitutions", ())))
 
 
 def read_record(path: Path) -> StudentRecord:

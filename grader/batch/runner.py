@@ -325,10 +325,11 @@ def grade_record(entry: Entry, submission: Submission | str, plan: Plan, server:
 def _grade(submission: Submission, plan: Plan, server: SandboxServer
            ) -> tuple[list[Report], dict[str, str], str, float]:
     from grader.grading import grade_module  # torch, for the static scan: see warm_cases
+    from grader.uses import gather
 
     reports, problems, printed, checks = [], {}, [], 0.0
     for exercise in plan.exercises:
-        module = submission.module(exercise.slug, exercise.module)
+        module = gather(exercise, submission, submission.module(exercise.slug, exercise.module))
         if isinstance(module, str):
             problems[exercise.id] = module
         started = time.perf_counter()

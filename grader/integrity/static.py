@@ -82,7 +82,8 @@ def _dotted(node: ast.AST) -> str:
 
 
 class _Scan:
-    def __init__(self, tree: ast.Module, imports: tuple[str, ...], forbid: tuple[str, ...]) -> None:
+    def __init__(self, tree: ast.Module, imports: tuple[str, ...], forbid: tuple[str, ...],
+                 own: tuple[str, ...] = ()) -> None:
         self.imports = imports
         self.forbid = forbid
         self.found: list[Finding] = []
@@ -97,6 +98,11 @@ class _Scan:
         self.owners: list[set[str]] = [set()]
         self.in_class_with_backward = False
         self._collect_aliases(tree)
+        self.own = own
+        self.borrowed = {name for name, dotted in self.aliases.items()
+                         if dotted.count(".") == 1 and dotted.split(".")[0] in own}
+        """Classes imported from the student's own modules (``from linear import MatMul``): their backward is
+        the student's chain rule too, read by this same scan."""
 
     # -- names -------------------------------------------------------------------------------------------
     def _collect_aliases(self, tree: ast.Module) -> None:
@@ -325,6 +331,9 @@ class _Scan:
             return
         resolved = self.resolve(node)
         if resolved is not None:
+            parts = resolved.split(".")
+            if len(parts) == 3 and parts[0] in self.own and parts[2] == "backward" and isinstance(ctx, ast.Load):
+                return  # linear.MatMul.backward: the student's own op of an earlier exercise, read by this scan
             if resolved.split(".")[0] not in (*self.imports, *ALWAYS_SAFE_IMPORTS, "functorch"):
                 return  # an import that is not allowed: flagged once, at the import
             why = judge(resolved, self.imports) or self._forbidden_by_exercise(resolved)
@@ -351,7 +360,7 @@ class _Scan:
         attr, base = link.attr, link.value
         if attr.startswith("__") and attr.endswith("__"):
             return "" if attr in SAFE_DUNDERS else "is interpreter internals a backward never needs"
-        if attr == "backward" and (_own_backward(base, self.classes) or self._own_instance(base)):
+        if attr == "backward" and (_own_backward(base, self.classes | self.borrowed) or self._own_instance(base)):
             return ""
         mine = attr in self.own_attrs and not names_a_backward(attr) and (
             self._own_object(base) or (isinstance(base, ast.Name) and base.id in self.classes))
@@ -647,14 +656,16 @@ def _live(dotted: str) -> Any:
 
 
 @lru_cache(maxsize=64)
-def scan(source: str, imports: tuple[str, ...] = DEFAULT_IMPORTS, forbid: tuple[str, ...] = ()) -> tuple[Finding, ...]:
-    """Every finding in ``source``; an unparsable module has none (it fails to load instead)."""
+def scan(source: str, imports: tuple[str, ...] = DEFAULT_IMPORTS, forbid: tuple[str, ...] = (),
+         own: tuple[str, ...] = ()) -> tuple[Finding, ...]:
+    """Every finding in ``source``; an unparsable module has none (it fails to load instead). ``own``: the
+    student's own modules, whose classes' backward the module may call."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return ()
     try:
-        return tuple(_Scan(tree, imports, forbid).run(tree))
+        return tuple(_Scan(tree, imports, forbid, own).run(tree))
     except RecursionError:
         return (Finding(0, "the module", "is nested too deeply to be checked (an expression thousands of levels "
                                           "deep); write it plainly", None),)
@@ -694,15 +705,20 @@ def reach(source: str, target: str) -> frozenset[str | None]:
 
 
 def findings_for(source: str, target: str, imports: tuple[str, ...] = DEFAULT_IMPORTS,
-                 forbid: tuple[str, ...] = (), siblings: dict[str, bytes] | None = None) -> tuple[str, ...]:
+                 forbid: tuple[str, ...] = (), siblings: dict[str, bytes] | None = None,
+                 own: tuple[str, ...] = ()) -> tuple[str, ...]:
     """What the scan found in the code that runs for ``target``, as ``"line N: code why"`` texts.
 
     ``siblings`` are the submission's other ``.py`` files (name to bytes): the module may import them like
-    any allowed module, and each is read by the same rules, its findings counting for every target.
+    any allowed module, and each is read by the same rules, its findings counting for every target. ``own``
+    names more modules of the student's (a capstone's used ones, :mod:`grader.uses`), which may be missing.
+    A class imported from a sibling or an ``own`` module is the student's: calling its backward is the chain
+    rule reused.
     """
     local = {name[:-3]: data for name, data in (siblings or {}).items() if name.endswith(".py")}
     allowed = (*imports, *sorted(local))
-    found = scan(source, allowed, forbid)
+    mine = tuple(sorted({*local, *own}))
+    found = scan(source, allowed, forbid, mine)
     units = reach(source, target)
     texts = [f.text() for f in sorted(set(found), key=lambda f: (f.line, f.code)) if f.unit in units]
     for stem, data in sorted(local.items()):
@@ -711,5 +727,5 @@ def findings_for(source: str, target: str, imports: tuple[str, ...] = DEFAULT_IM
         except UnicodeDecodeError:
             texts.append(f"{stem}.py is not UTF-8 text, so it cannot be checked")
             continue
-        texts.extend(f"{stem}.py {f.text()}" for f in scan(text, allowed, forbid))
+        texts.extend(f"{stem}.py {f.text()}" for f in scan(text, allowed, forbid, mine))
     return tuple(texts)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from grader.sandbox.protocol import digest
+from grader.sandbox.standin import install, stand_ins
 from grader.sandbox.watch import IntegrityWatch
 
 _TB = torch._C.TensorBase
@@ -83,22 +84,25 @@ def run_job(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path
     """
     result: dict[str, Any] = {"nonce": header["nonce"], "load": None, "cases": []}
     out: dict[str, np.ndarray] = {}
-    watch = IntegrityWatch()
+    key = object()  # pauses the watch for the grader's stand-ins only; student code cannot reach it
+    watch = IntegrityWatch(key)
     path = workdir / header["module"]
+    made = stand_ins(header.get("substitutes") or [], watch, key)
     _forget_grader()
     with watch.active():
-        return _run_watched(header, arrays, path, watch, result, out, loaded)
+        return _run_watched(header, arrays, path, watch, result, out, loaded, made)
 
 
 def _run_watched(header: dict[str, Any], arrays: dict[str, np.ndarray], path: Path, watch: IntegrityWatch,
-                 result: dict[str, Any], out: dict[str, np.ndarray], loaded: Callable[[], None] | None
-                 ) -> tuple[dict, dict]:
+                 result: dict[str, Any], out: dict[str, np.ndarray], loaded: Callable[[], None] | None,
+                 made: list[tuple[dict, type]] | None = None) -> tuple[dict, dict]:
     """:func:`run_job` with the watch on throughout: importing the module is watched like a backward (a table
     of gradients made at import is made by the same roads), and the grader's own bookkeeping in between
     gets the cheap checks, in case a finalizer of the student's runs there."""
     try:
         watch.episode([])
         with watch.phase("import"):
+            install(made or [], path.parent)
             fn = _load_target(path, header["target"])
     except BaseException as exc:  # noqa: B036 - a student's SystemExit at import is a result, not our exit
         result["load"] = _error(exc, path)

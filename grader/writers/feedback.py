@@ -56,28 +56,39 @@ class Problem:
 
 @dataclass(frozen=True)
 class TargetTable:
-    """The per-input table of one target: whole-op cells, then one line of cells per input."""
+    """The per-input table of one target: whole-op cells, then one line of cells per input.
+
+    ``notes``: what the student should know before reading the rows, such as the earlier ops a capstone ran as
+    the reference's (:attr:`grader.results.Report.substitutions`); they go with the report's first target.
+    """
 
     target: str
     whole: tuple[tuple[str, str], ...]
     checks: tuple[str, ...]
     inputs: tuple[tuple[str, tuple[str, ...]], ...]
     problems: tuple[Problem, ...]
+    notes: tuple[str, ...] = ()
 
 
 def tables(report: Report) -> list[TargetTable]:
     by_target: dict[str, list[Row]] = {}
     for row in report.checks:
         by_target.setdefault(row.target, []).append(row)
-    out = []
+    out: list[TargetTable] = []
     for target, rows in by_target.items():
         whole = tuple((c, cell([r for r in rows if r.check == c])) for c in WHOLE_OP if any(r.check == c for r in rows))
         checks = tuple(c for c in GRADIENT if any(r.check == c for r in rows))
         names = list(dict.fromkeys(r.input for r in rows if r.input is not None))
         inputs = tuple((name, tuple(cell([r for r in rows if r.input == name and r.check == c]) for c in checks))
                        for name in names)
-        out.append(TargetTable(target, whole, checks, inputs, tuple(problems(rows, merge=True))))
+        notes = substitution_notes(report) if not out else ()
+        out.append(TargetTable(target, whole, checks, inputs, tuple(problems(rows, merge=True)), notes))
     return out
+
+
+def substitution_notes(report: Report) -> tuple[str, ...]:
+    """One line per earlier op a capstone ran as the reference's, saying why."""
+    return tuple(s.message[:1].upper() + s.message[1:] for s in report.substitutions)
 
 
 def problems(rows: list[Row] | tuple[Row, ...], merge: bool = False) -> list[Problem]:
@@ -197,6 +208,7 @@ def report_markdown(report: Report, level: int = 2, problem: str = "") -> list[s
 
 def _markdown_table(table: TargetTable, level: int = 3) -> list[str]:
     lines = [f"{'#' * level} {markdown_inline(table.target)}", ""]
+    lines += [line for note in table.notes for line in (f"> **Note:** {markdown_inline(note)}", "")]
     if table.whole:
         lines += [" · ".join(f"{check} {markdown_inline(value)}" for check, value in table.whole), ""]
     if table.inputs:
@@ -250,6 +262,7 @@ def _html_cell(value: str) -> str:
 
 def html_table(table: TargetTable) -> list[str]:
     parts = [f"<h3>{html(table.target)}</h3>"]
+    parts += [f'<p class="hint">Note: {html(note)}</p>' for note in table.notes]
     if table.whole:
         parts.append("<p>" + " · ".join(f"{check} {html(value)}" for check, value in table.whole) + "</p>")
     if table.inputs:

@@ -29,7 +29,7 @@ from rich.text import Text
 from grader.escape import log_line
 from grader.results import Report, Row
 from grader.writers.cells import cell
-from grader.writers.feedback import GRADIENT, WHOLE_OP, problems
+from grader.writers.feedback import GRADIENT, WHOLE_OP, problems, substitution_notes
 
 FIXED_WIDTH = 100
 """Columns for output that no terminal shows (CI logs keep long messages on one line)."""
@@ -69,6 +69,8 @@ def render(report: Report, show_output: bool = True, columns: int = FIXED_WIDTH)
     targets = OrderedDict[str, list[Row]]()
     for row in report.checks:
         targets.setdefault(row.target, []).append(row)
+    for note in substitution_notes(report):
+        parts.append(Text(f"Note: {log_line(note)}", style="yellow"))
     for target, rows in targets.items():
         parts.append(_table(target, rows))
         parts.extend(_problems(rows))
