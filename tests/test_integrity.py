@@ -277,15 +277,6 @@ rows = [(centre - torch.outer(xh[r], xh[r]) / d) @ g_hat[r] for r in range(xh.sh
 grad_x = (rstd.reshape(-1, 1) * torch.stack(rows)).reshape(x_hat.shape)
 return grad_x, (grad_output * x_hat).reshape(-1, d).sum(0), grad_output.reshape(-1, d).sum(0), None
 """),
-    ("ex09_conv", "conv.py", "Conv2d", """
-cols, weight = ctx.saved_tensors
-(h, w), stride, padding = ctx.x_size, ctx.stride, ctx.padding
-n, o, kh, kw = grad_output.shape[0], *weight.shape[0:1], *weight.shape[2:]
-extra = ((h + 2 * padding - kh) % stride, (w + 2 * padding - kw) % stride)
-gx = F.conv_transpose2d(grad_output, weight, stride=stride, padding=padding, output_padding=extra)
-gw = (grad_output.reshape(n, o, -1) @ cols.transpose(1, 2)).sum(0).reshape(weight.shape)
-return gx, gw, grad_output.sum((0, 2, 3)), None, None
-"""),
     ("ex03_activations", "activations.py", "GELU", """
 (x,) = ctx.saved_tensors
 cdf = 0.5 * (1 + torch.erf(x / math.sqrt(2)))
@@ -307,6 +298,15 @@ for shape in (ctx.a_shape, ctx.b_shape):
             g = g.sum(d, keepdim=True)
     out.append(g)
 return tuple(out)
+"""),
+    ("ex09_conv", "conv.py", "Conv2d", """
+cols, weight = ctx.saved_tensors
+(h, w), stride, padding = ctx.x_size, ctx.stride, ctx.padding
+n, o, kh, kw = grad_output.shape[0], *weight.shape[0:1], *weight.shape[2:]
+extra = ((h + 2 * padding - kh) % stride, (w + 2 * padding - kw) % stride)
+gx = F.conv_transpose2d(grad_output, weight, stride=stride, padding=padding, output_padding=extra)
+gw = (grad_output.reshape(n, o, -1) @ cols.transpose(1, 2)).sum(0).reshape(weight.shape)
+return gx, gw, grad_output.sum((0, 2, 3)), None, None
 """),
 ]
 
