@@ -126,15 +126,15 @@ def test_a_grader_requirement_is_installed_verbatim_and_nothing_is_copied(course
 def test_replayed_legacy_run_adds_up_to_whole_points_and_an_error_keeps_its_maximum(
         released: Path, tmp_path: Path) -> None:
     """The solutions in the student repository, with ex02's spec broken: ex02 is an ``error`` result worth 0 of
-    its 28 points; the ten others add up, in the reporter's float sum, to exactly 99."""
+    its 28 points; the eleven others add up, in the reporter's float sum, to exactly 106."""
     repo = tmp_path / "repo"
     shutil.copytree(released, repo)
     for solution in (ROOT / "solutions").glob("*/*.py"):
         shutil.copyfile(solution, repo / "exercises" / solution.parent.name / solution.name)
     (repo / "exercises" / "ex02_elementwise" / "exercise.yaml").write_text("id: ex02\ntitle: [\n")
     points, maximum, statuses = _replay(repo, _steps(repo), tmp_path / "github_output")
-    assert (points, maximum) == (99.0, 127.0)
-    assert statuses == {**{f"ex{i:02d}": "pass" for i in range(1, 12)}, "ex02": "error"}
+    assert (points, maximum) == (106.0, 134.0)
+    assert statuses == {**{f"ex{i:02d}": "pass" for i in range(1, 13)}, "ex02": "error"}
 
 
 def test_replayed_legacy_run_with_a_broken_course_reports_every_maximum(released: Path, tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_replayed_legacy_run_with_a_broken_course_reports_every_maximum(released
     shutil.copytree(released, repo)
     (repo / "course.yaml").write_text("id: [\n")
     points, maximum, statuses = _replay(repo, _steps(repo), tmp_path / "github_output")
-    assert (points, maximum) == (0.0, 127.0) and set(statuses.values()) == {"error"}
+    assert (points, maximum) == (0.0, 134.0) and set(statuses.values()) == {"error"}
 
 
 def test_the_actions_workflow_grades_once_and_fails_until_every_check_passes(course: CourseSpec, tmp_path: Path) -> None:
