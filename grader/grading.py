@@ -20,10 +20,11 @@ from grader.integrity.static import findings_for
 from grader.probe import Failure, Observation, build_job, observe, observe_training
 from grader.results import Report, Row, Substitution
 from grader.returns import returns_list
-from grader.sandbox.client import SandboxServer
+from grader.sandbox.client import ChildRun, SandboxServer
 from grader.scoring import score_rows, totals
 from grader.spec import CourseSpec, ExerciseSpec, TargetSpec, load_exercise
 from grader.submission import Module, Submission
+from grader.together import run_together
 from grader.uses import allowed_imports, alone, gather, judge, stand_ins
 
 
@@ -44,13 +45,23 @@ def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | st
     hint = UNUSABLE_HINT.format(slug=exercise.slug, module=exercise.module)
     source: Module | Failure = Failure("exception", module, hint) if isinstance(module, str) else module
     replaced = _substitutions(course, exercise, source, server, seed) if isinstance(source, Module) else ()
+    planned = []
     for index, target in enumerate(exercise.targets):
         if only is not None and target.name != only:
             continue
         cases = build_cases(exercise, index, seed, course.grad_outputs)
         training = training_data(exercise, index, seed) if target.training else None
+        job = build_job(exercise.module, target, cases, training)
+        if replaced:
+            job[0]["substitutes"] = stand_ins(exercise, replaced)
+        planned.append((target, cases, training, job))
+    runs: list[ChildRun | None] = [None] * len(planned)
+    if isinstance(source, Module) and len(planned) > 1:
+        server.ping(course.limits)
+        runs = list(run_together([p[3] for p in planned], source, server, course.limits) or runs)
+    for (target, cases, training, job), run in zip(planned, runs, strict=True):
         observations, static, losses, hung = _observe(course, exercise, target, cases, source, server, printed,
-                                                      training, stand_ins(exercise, replaced))
+                                                      training, job, run)
         if hung:
             source = Failure("timeout", f"importing your module took longer than the time limit of "
                                         f"{course.limits.wall_seconds:g} s (a loop at module level?), so no target "
@@ -98,20 +109,19 @@ def _substitutions(course: CourseSpec, exercise: ExerciseSpec, module: Module, s
 
 def _observe(course: CourseSpec, exercise: ExerciseSpec, target: TargetSpec, cases: list[Case],
              module: Module | Failure, server: SandboxServer, printed: list[str], training: dict[str, np.ndarray] | None,
-             substitutes: list[dict[str, Any]] | None = None
+             job: tuple[dict[str, Any], dict[str, np.ndarray]], run: ChildRun | None = None
              ) -> tuple[list[Observation], tuple[str, ...], np.ndarray | Failure, bool]:
-    """The child's observations of one target; the last item says the module hung while being imported."""
+    """The child's observations of one target (``run``: already made, in a child shared by every target of the
+    exercise, :mod:`grader.together`); the last item says the module hung while being imported."""
     if isinstance(module, Failure):
         return [Observation(failure=module) for _ in cases], (), module, False
     siblings = {name: data for name, data in module.files.items() if name != exercise.module}
     imports = (*course.policy.allow_imports, *allowed_imports(exercise))
     static = findings_for(module.source, target.name, imports, exercise.forbid, siblings,
                           own=allowed_imports(exercise))
-    job, arrays = build_job(exercise.module, target, cases, training)
-    if substitutes:
-        job["substitutes"] = substitutes
-    server.ping(course.limits)
-    run = server.run(job, arrays, module.files, course.limits)
+    if run is None:
+        server.ping(course.limits)
+        run = server.run(job[0], job[1], module.files, course.limits)
     if run.output:
         cut = " [output truncated]" if run.output_truncated else ""
         printed.append(f"--- {target.name} ---\n{run.output}{cut}\n")

@@ -159,3 +159,9 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes:
         chunks.append(chunk)
         n -= len(chunk)
     return b"".join(chunks)
+
+
+def part_mark(nonce: str, index: int) -> str:
+    """The line a child writes to its output before target ``index`` of a job with parts (one child for every
+    target of an exercise), so that what the student printed is shown under the target that printed it."""
+    return f"\n\x1e{nonce}:{index}\x1e\n"

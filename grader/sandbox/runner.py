@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from grader.sandbox.protocol import digest
+from grader.sandbox.protocol import digest, part_mark
 from grader.sandbox.standin import install, stand_ins
 from grader.sandbox.watch import IntegrityWatch
 
@@ -77,47 +77,68 @@ torch.backends.cpu.get_cpu_capability()
 
 def run_job(header: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path,
             loaded: Callable[[], None] | None = None) -> tuple[dict, dict]:
-    """Probe one target on every case of the job; return the result header and arrays.
+    """Probe one target on every case of the job, or every target of a job with ``parts`` (one child for a
+    whole exercise: the module is imported once); return the result header and arrays.
 
     ``loaded`` is called once the student's module has been imported, so that the server can tell a hang at
     import (which every target of the exercise would repeat) from a hang in one target.
     """
-    result: dict[str, Any] = {"nonce": header["nonce"], "load": None, "cases": []}
+    result: dict[str, Any] = {"nonce": header["nonce"], "load": None}
     out: dict[str, np.ndarray] = {}
     key = object()  # pauses the watch for the grader's stand-ins only; student code cannot reach it
     watch = IntegrityWatch(key)
     path = workdir / header["module"]
     made = stand_ins(header.get("substitutes") or [], watch, key)
+    parts = header.get("parts")
     _forget_grader()
     with watch.active():
-        return _run_watched(header, arrays, path, watch, result, out, loaded, made)
+        try:
+            watch.episode([])
+            with watch.phase("import"):
+                install(made or [], path.parent)
+                module = _import(path)
+                fn = _target_of(module, path, header["target"]) if parts is None else None
+        except BaseException as exc:  # noqa: B036 - a student's SystemExit at import is a result, not our exit
+            result["load"] = _error(exc, path)
+            result["cases" if parts is None else "parts"] = []
+            return result, out
+        if loaded is not None:
+            loaded()
+        at_import = set(watch.findings)
+        if parts is None:
+            result.update(_probe(fn, header, arrays, out, path, watch, at_import))
+            return result, out
+        result["parts"] = []
+        stream = sys.stdout
+        for i, part in enumerate(parts):
+            stream.flush()
+            stream.write(part_mark(header["nonce"], i))  # what the student prints, told apart per target
+            stream.flush()
+            prefix = f"p{i}."
+            mine = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            made_out: dict[str, np.ndarray] = {}
+            try:
+                record = _probe(_target_of(module, path, part["target"]), part, mine, made_out, path, watch, at_import)
+            except BaseException as exc:  # noqa: B036 - a class missing or not a Function fails this target only
+                record = {"load": _error(exc, path), "cases": []}
+            result["parts"].append(record)
+            out.update({prefix + k: v for k, v in made_out.items()})
+    return result, out
 
 
-def _run_watched(header: dict[str, Any], arrays: dict[str, np.ndarray], path: Path, watch: IntegrityWatch,
-                 result: dict[str, Any], out: dict[str, np.ndarray], loaded: Callable[[], None] | None,
-                 made: list[tuple[dict, type]] | None = None) -> tuple[dict, dict]:
-    """:func:`run_job` with the watch on throughout: importing the module is watched like a backward (a table
-    of gradients made at import is made by the same roads), and the grader's own bookkeeping in between
-    gets the cheap checks, in case a finalizer of the student's runs there."""
-    try:
-        watch.episode([])
-        with watch.phase("import"):
-            install(made or [], path.parent)
-            fn = _load_target(path, header["target"])
-    except BaseException as exc:  # noqa: B036 - a student's SystemExit at import is a result, not our exit
-        result["load"] = _error(exc, path)
-        return result, out
-    if loaded is not None:
-        loaded()
-    at_import = set(watch.findings)
+def _probe(fn: Any, header: dict[str, Any], arrays: dict[str, np.ndarray], out: dict[str, np.ndarray], path: Path,
+           watch: IntegrityWatch, at_import: set[str]) -> dict[str, Any]:
+    """Every case of one target, then its training run, with the watch on (the grader's own bookkeeping in
+    between gets the cheap checks, in case a finalizer of the student's runs there)."""
+    record: dict[str, Any] = {"load": None, "cases": []}
     for ci, case in enumerate(header["cases"]):
-        result["cases"].append(_run_case(fn, header, case, ci, arrays, out, watch, path))
+        record["cases"].append(_run_case(fn, header, case, ci, arrays, out, watch, path))
     watch.findings = set()
     if header.get("training"):
-        result["training"] = _train(fn, header, arrays, out, path, watch)
-    for record in result["cases"]:
-        record["forbidden"] = sorted(set(record.get("forbidden", [])) | watch.findings | at_import)
-    return result, out
+        record["training"] = _train(fn, header, arrays, out, path, watch)
+    for case_record in record["cases"]:
+        case_record["forbidden"] = sorted(set(case_record.get("forbidden", [])) | watch.findings | at_import)
+    return record
 
 
 def _forget_grader() -> None:
@@ -158,7 +179,8 @@ def _train(fn: Any, header: dict, arrays: dict, out: dict, path: Path, watch: In
     return {"steps": len(losses)}
 
 
-def _load_target(path: Path, target: str) -> Any:
+def _import(path: Path) -> Any:
+    """The student's module, imported under its own name (``linear``) as a script would be."""
     name = path.stem if path.stem not in _sys_modules else f"_student_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -166,6 +188,10 @@ def _load_target(path: Path, target: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def _target_of(module: Any, path: Path, target: str) -> Any:
     fn = getattr(module, target, None)
     if fn is None:
         raise LookupError(f"{path.name} has no class {target}")
