@@ -67,6 +67,7 @@ _detach = _TB.detach
 _clone = _TB.clone
 _shape: Any = _TB.__dict__["shape"].__get__
 _dtype: Any = _TB.__dict__["dtype"].__get__
+_version: Any = _TB.__dict__["_version"].__get__
 
 SMALL_STEP = 1e-2
 CLOSE = 1e-3
@@ -116,10 +117,22 @@ def _op_facts(func: Any) -> tuple[str, str]:
 
 
 def _leaves(args: tuple, kwargs: dict) -> list[Any]:
-    """The leaves of an op's arguments: most calls pass a flat tuple of tensors and numbers and no keywords."""
-    if not kwargs and not any(_isinstance(a, tuple | list | dict) for a in args):
-        return list(args)
-    return _tree_leaves((args, kwargs))
+    """The leaves of an op's arguments: most calls pass tensors, numbers and lists of sizes, and no keywords."""
+    if kwargs:
+        return _tree_leaves((args, kwargs))
+    found: list[Any] = []
+    for item in args:
+        if _isinstance(item, tuple | list):
+            for inner in item:
+                if _isinstance(inner, tuple | list | dict):
+                    found.extend(_tree_leaves(inner))
+                else:
+                    found.append(inner)
+        elif _isinstance(item, dict):
+            found.extend(_tree_leaves(item))
+        else:
+            found.append(item)
+    return found
 
 
 def _plain(value: Any) -> bool:
@@ -233,6 +246,7 @@ class IntegrityWatch(TorchDispatchMode):
         self._calls: dict[tuple[Any, ...], list[tuple[list[Any], list[int | None]]]] = {}
         self._seen: dict[tuple[Any, ...], int] = {}
         self._units: set[tuple[int, int]] = set()
+        self._stack_checked: set[tuple[Any, ...]] = set()
         self._full = False
 
     def episode(self, inputs: Sequence[Any], light: bool = False) -> None:
@@ -248,6 +262,7 @@ class IntegrityWatch(TorchDispatchMode):
         self._output = None
         self._calls = {}
         self._units = set()
+        self._stack_checked = set()
         self._seen = {}
         self._full = not light
 
@@ -448,6 +463,10 @@ class IntegrityWatch(TorchDispatchMode):
             if probe and self._unit_probe(tensor):
                 self.findings.add(FINITE_DIFFERENCES)
                 return
+            seen = (_key(tensor), _version(tensor))
+            if seen in self._stack_checked:
+                continue  # the same values as a leaf of an earlier operation of this episode
+            self._stack_checked.add(seen)
             size = _numel(tensor)
             flat = _reshape(tensor, (-1,))
             for original in self._inputs:
