@@ -239,7 +239,9 @@ def _every_hint(course: CourseSpec) -> list[tuple[str, str]]:
         for target in load_exercise(course, slug).targets:
             found += [(f"{slug} {target.name} hints[{i}]", h) for i, h in enumerate(target.hints)]
             found += [(f"{slug} {target.name} catalogue {e.id}", e.hint) for e in target.catalogue]
-    return found
+    from grader.diagnose import HINTS  # the grader's own hint for each diagnosis code, shown on every row
+
+    return found + [(f"diagnosis {code}", text) for code, text in HINTS.items()]
 
 
 def test_no_hint_holds_code(course):
