@@ -189,10 +189,9 @@ def test_ordinary_tensor_code_is_not_flagged(backward: str) -> None:
 
 
 def test_the_given_forwards_solutions_and_stubs_pass(tmp_path: object) -> None:
-    from tests.helpers import ROOT
-
     from grader.spec import load_course, load_exercise
     from grader.uses import allowed_imports
+    from tests.helpers import ROOT
 
     course = load_course(ROOT)
     for folder in ("solutions", "exercises"):
