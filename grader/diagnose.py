@@ -29,8 +29,7 @@ HINTS = {
     "wrong_count": "Return exactly one gradient per forward argument (after ctx), in the same order.",
     "wrong_type": "Return a float tensor of the input's dtype for tensor inputs and None for the others.",
     "wrong_shape": "Each gradient must have exactly its input's shape; check which dimensions you reduce.",
-    "broadcast_not_reduced": "An input copied along a dimension by broadcasting collects the gradient of every copy: "
-                             "add them up over the dimensions it was copied along, back to its own shape.",
+    "broadcast_not_reduced": "Broadcasting copied this input: add up its copies' gradients, back to its own shape.",
     "transposed": "Swap the operands of your matmul or transpose the result: check the shapes on paper.",
     "sign_flipped": "Check the sign of the local derivative: d(-x)/dx = -1, d(a/b)/db = -a/b², ...",
     "scaled": "Look for a factor you dropped or added: a mean that should be a sum, a 2 from a square, ...",

@@ -36,7 +36,7 @@ def test_unsummed_bias_exits_1_and_says_broadcast_not_reduced_on_bias(shared):
     result = grade("ex04", "--submission", SUBMISSIONS / "linear_bias_not_summed", "--course", ROOT)
     assert result.exit_code == 1
     assert "✗ bias: broadcast_not_reduced" in result.stdout
-    assert "collects the gradient of every copy" in result.stdout
+    assert "add up its copies' gradients" in result.stdout
     assert "Score: 7.33333 / 9" in result.stdout
 
 
