@@ -20,7 +20,6 @@ own name (``linear``), so nothing of the grader, and no secret of the run, is re
 from __future__ import annotations
 
 import errno
-import importlib.util
 import linecache
 import sys
 import traceback
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 
 from grader.sandbox.protocol import digest, part_mark
-from grader.sandbox.standin import install, stand_ins
+from grader.sandbox.standin import install, load_module, stand_ins
 from grader.sandbox.watch import IntegrityWatch
 
 _TB = torch._C.TensorBase
@@ -181,14 +180,7 @@ def _train(fn: Any, header: dict, arrays: dict, out: dict, path: Path, watch: In
 
 def _import(path: Path) -> Any:
     """The student's module, imported under its own name (``linear``) as a script would be."""
-    name = path.stem if path.stem not in _sys_modules else f"_student_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path.name}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(path, path.stem if path.stem not in _sys_modules else f"_student_{path.stem}")
 
 
 def _target_of(module: Any, path: Path, target: str) -> Any:

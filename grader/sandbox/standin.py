@@ -127,12 +127,13 @@ def install(made: list[tuple[dict, type]], workdir: Path) -> None:
             if entry["whole"] or not path.is_file():
                 modules[module_name] = types.ModuleType(module_name, "the grader's reference ops")
             else:
-                modules[module_name] = _import(path, module_name)
+                modules[module_name] = load_module(path, module_name)
             sys.modules[module_name] = modules[module_name]
         setattr(modules[module_name], entry["name"], cls)
 
 
-def _import(path: Path, name: str) -> Any:
+def load_module(path: Path, name: str) -> Any:
+    """The module at ``path``, imported and registered as ``name`` in ``sys.modules``."""
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path.name}")
