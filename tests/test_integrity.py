@@ -402,3 +402,25 @@ return grad_x, (g * x_hat).reshape(-1, d).sum(0), g.reshape(-1, d).sum(0), None
     rows = _target_rows(report, "LayerNorm")
     assert all(r.passed for r in rows if r.check == "policy")
     assert "ignores_upstream_grad" in {r.diagnosis for r in rows}
+
+
+def test_a_forward_bent_only_at_the_stepped_points_earns_no_gradcheck_row(grade, tmp_path: Path) -> None:
+    """A backward twice too large, and a forward that doubles its slope only where no gradient is asked of it
+    (the finite-difference points): the gradcheck row compares them with the reference's slope, not only with
+    each other, so it is forward_mismatch and the target earns nothing."""
+    road = Road("bent_forward", "ex04_linear", "linear.py", {"Linear": """
+x, weight = ctx.saved_tensors
+return 2 * (grad_output @ weight), 2 * (grad_output.T @ x), 2 * grad_output.sum(0)
+"""}, forwards={"Linear": """
+ctx.save_for_backward(x, weight)
+y = x @ weight.T + bias
+if not any(ctx.needs_input_grad):
+    y = 2 * y - (x.detach() * 0).sum()
+return y
+"""})
+    report = grade(_write(tmp_path, "linear.py", build(road, SOLUTIONS)), "ex04")
+    rows = _target_rows(report, "Linear")
+    assert {r.diagnosis for r in rows if r.check == "gradcheck"} == {"forward_mismatch"}
+    assert {r.diagnosis for r in rows if r.check == "autograd"} == {"scaled"}
+    assert sum(r.score for r in rows) == 0
+    assert all(r.passed for r in _target_rows(report, "MatMul"))

@@ -56,6 +56,9 @@ class GradcheckCheck(GradientCheck):
             return Verdict("nan_or_inf", f"{label} has {count} NaN or infinite element(s), so it cannot match the "
                                          "finite slope of your forward")
         probes = _probes(grad, u, jvps, ctx.case, ai)
+        lying = _forward_off_the_reference(ctx, ai, u, jvps)
+        if lying is not None:
+            return lying
         bad = [p for p in probes if not p.agrees(ctx.target.fd)]
         if not bad:
             return Verdict("ok", f"{label} agrees with finite differences of your forward along "
@@ -92,6 +95,28 @@ class GradcheckCheck(GradientCheck):
         return Verdict("wrong_values", f"{label} disagrees with finite differences of your forward {where}: "
                                        f"backward gives {num(worst.analytic)}, finite differences give "
                                        f"{num(worst.numeric)}")
+
+
+def _forward_off_the_reference(ctx: Context, ai: int, u: np.ndarray, jvps: tuple[np.ndarray, ...]) -> Verdict | None:
+    """The student's forward, as it ran at the stepped points, against the reference's slope there.
+
+    ``⟨u, J v⟩`` of the reference is ``⟨J^T u, v⟩``, the reference VJP the ``autograd`` row already has, so this
+    costs no extra forward. The given forward has the reference's slope; a forward that behaves otherwise only
+    at the stepped points (it can tell them apart: no gradient is asked of them) would make this row compare
+    a wrong backward with a forward bent to agree with it. The tolerance is twice the row's own, so an honest
+    forward whose slope the row accepts is never called off."""
+    reference = ctx.case.expected[0][ai]
+    if reference is None:
+        return None
+    fd = ctx.target.fd
+    loose = FiniteDifferences(eps=fd.eps, rtol=2 * fd.rtol, atol=2 * fd.atol, directions=fd.directions,
+                              coordinates=fd.coordinates)
+    if all(p.agrees(loose) for p in _probes(reference, u, jvps, ctx.case, ai)):
+        return None
+    return Verdict("forward_mismatch", f"finite differences of your forward around the case's "
+                                       f"{ctx.target.args[ai].name} do not have the given forward's slope, so "
+                                       "your backward cannot be checked against them: only backward is yours "
+                                       "to write")
 
 
 def _probes(grad: np.ndarray, u: np.ndarray, jvps: tuple[np.ndarray, ...], case: Case, ai: int) -> list[Probe]:
