@@ -234,7 +234,7 @@ class IntegrityWatch(TorchDispatchMode):
 
     def __init__(self, key: object | None = None) -> None:
         super().__init__()
-        self._key = key
+        self._pause_key = key
         self._paused = False
         self.findings: set[str] = set()
         self.counts = {"forward": 0, "backward": 0}
@@ -292,7 +292,7 @@ class IntegrityWatch(TorchDispatchMode):
         """Look away while the grader's own stand-in for an op (:mod:`grader.uses`) takes autograd's VJP of the
         reference. Only the holder of the ``key`` the watch was made with can: the runner keeps it in a
         closure, which student code cannot reach without the reflection the static scan rejects."""
-        if self._key is None or key is not self._key:
+        if self._pause_key is None or key is not self._pause_key:
             raise PermissionError("the integrity watch cannot be paused")
         previous, self._paused = self._paused, True
         try:
