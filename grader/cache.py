@@ -11,6 +11,10 @@ read: loading a case of 10⁶ elements costs no copy and no checksum, and pages 
 VJP under ``u = 1``, needed only to explain a failure) are never read from disk. The arrays are read-only.
 Files are written whole to a temporary name and renamed, so a mapping never sees a file change. Unit
 directions (``e_i``) are not stored: their index is, and they are rebuilt from it.
+
+Each case's :attr:`~grader.cases.Case.derived` values named in :data:`KEPT` (the catalogue's gradients and the
+slopes at the output, worked out with torch by :func:`grader.reference.derive`) are stored too, ``None``
+included, and put back on load, so the checks find them and grading a wrong submission imports no torch.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import mmap
 import os
 import struct
 import tempfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -33,7 +38,10 @@ from grader.cases import Case
 from grader.layout import as_bytes, entries, place, views
 from grader.spec import ExerciseSpec, TargetSpec
 
-FORMAT = 2
+FORMAT = 3
+KEPT = ("catalogue.", "slope_at_output.")
+"""The prefixes of the :attr:`~grader.cases.Case.derived` names saved with a case: the values only torch computes.
+A value is ``None``, an array or a tuple of arrays."""
 _MAGIC = b"GRADECAS"
 _HEAD = struct.Struct("<8sQQ")
 _START = 64
@@ -78,9 +86,29 @@ def save(name: str, cases: list[Case]) -> None:
         for ai, dirs in case.directions.items():
             arrays.update({f"c{ci}.d{ai}.{m}": v for m, v in enumerate(dirs) if case.coordinates[ai][m] is None})
         meta.append({"values": values, "n_args": len(case.args), "n_up": len(case.upstream),
-                     "coords": {str(ai): list(c) for ai, c in case.coordinates.items()}})
+                     "coords": {str(ai): list(c) for ai, c in case.coordinates.items()},
+                     "derived": _save_derived(ci, case.derived, arrays)})
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     save_arrays(name, arrays)
+
+
+def _save_derived(ci: int, derived: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[list[Any]]:
+    """Put the kept derived values of case ``ci`` into ``arrays``; their index ``[name, kind, count]``, with kind
+    ``"none"``, ``"array"`` (array ``c<ci>.v<n>``) or ``"tuple"`` (arrays ``c<ci>.v<n>.<k>``, ``count`` of them)."""
+    kept: list[list[Any]] = []
+    for name, value in derived.items():
+        if not name.startswith(KEPT):
+            continue
+        n = len(kept)
+        if value is None:
+            kept.append([name, "none", 0])
+        elif isinstance(value, np.ndarray):
+            arrays[f"c{ci}.v{n}"] = value
+            kept.append([name, "array", 1])
+        elif isinstance(value, tuple) and all(isinstance(v, np.ndarray) for v in value):
+            arrays.update({f"c{ci}.v{n}.{k}": v for k, v in enumerate(value)})
+            kept.append([name, "tuple", len(value)])
+    return kept
 
 
 def save_arrays(name: str, arrays: dict[str, np.ndarray]) -> None:
@@ -150,11 +178,30 @@ def _case(arrays: dict[str, np.ndarray], ci: int, meta: dict[str, Any], target: 
     def direction(ai: int, m: int, index: int | None) -> np.ndarray:
         return get(f"d{ai}.{m}") if index is None else _unit(args[ai].shape, index)
 
-    return Case(spec=target.cases[ci], args=args, output=get("out"),
+    case = Case(spec=target.cases[ci], args=args, output=get("out"),
                 upstream=tuple(get(f"u{k}") for k in range(meta["n_up"])),
                 expected=tuple(grads(f"e{k}") for k in range(meta["n_up"])), expected_ones=grads("one"),
                 directions={ai: tuple(direction(ai, m, i) for m, i in enumerate(c)) for ai, c in coords.items()},
                 coordinates=coords)
+    case.derived.update(_derived(meta["derived"], get))
+    return case
+
+
+def _derived(kept: list[list[Any]], get: Callable[[str], np.ndarray]) -> dict[str, Any]:
+    """The derived values :func:`_save_derived` stored, by name (a malformed index raises ``ValueError``)."""
+    values: dict[str, Any] = {}
+    for n, (name, kind, count) in enumerate(kept):
+        if not isinstance(name, str) or not name.startswith(KEPT):
+            raise ValueError(f"derived value {str(name)[:40]!r} is not one the cache keeps")
+        if kind == "none":
+            values[name] = None
+        elif kind == "array":
+            values[name] = get(f"v{n}")
+        elif kind == "tuple" and type(count) is int and count >= 0:
+            values[name] = tuple(get(f"v{n}.{k}") for k in range(count))
+        else:
+            raise ValueError(f"derived value {name} has kind {str(kind)[:20]!r}")
+    return values
 
 
 def _unit(shape: tuple[int, ...], index: int) -> np.ndarray:

@@ -39,7 +39,9 @@ class Case:
         coordinates: for each differentiable argument index, the flat index of each coordinate direction
             (``None`` for random directions).
         derived: what later steps derive from the case alone (the fingerprints of the arrays sent to the
-            child, the norms of the directions), kept with it by :meth:`once`.
+            child, the norms of the directions), kept with it by :meth:`once`. The values that need torch (the
+            catalogue's gradients, the slopes at the output) are worked out with the cases
+            (:func:`grader.reference.derive`) and saved in the disk cache with them.
     """
 
     spec: CaseSpec
@@ -79,9 +81,10 @@ def build_cases(exercise: ExerciseSpec, index: int, seed: int, grad_outputs: int
         return list(_MEMO[key])
     cases = cache.load(key, target)
     if cases is None:
-        from grader.reference import compute_cases
+        from grader.reference import compute_cases, derive
 
         cases = compute_cases(exercise, index, seed, grad_outputs)
+        derive(target, cases)  # what a wrong gradient's checks would otherwise need torch for, cached too
         cache.save(key, cases)
     if len(_MEMO) >= _MEMO_SIZE:
         _MEMO.pop(next(iter(_MEMO)))

@@ -5,8 +5,9 @@ known misconception returns for one input, written like the reference: an expres
 arguments by name, ``out`` (the reference output), ``grad_output``, ``torch``, ``F`` and ``math``. For a case,
 the formula is evaluated once per random ``grad_output`` uₖ (float64, torch); a failed gradient that matches
 it under *every* uₖ, with the autograd check's tolerance, is that misconception. The values are kept with the
-case (:meth:`grader.cases.Case.once`), so a class is evaluated once per case, and torch is imported only when
-a row needs them.
+case (:meth:`grader.cases.Case.once`) as ``catalogue.<id>``: they are worked out with the cases
+(:func:`grader.reference.derive`) and cached on disk with them (:mod:`grader.cache`), so grading a wrong
+submission imports no torch here; only a case built some other way evaluates them when a row needs them.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def evaluate(entry: CatalogueEntry, target: TargetSpec, case: Case, upstream: np
 
 
 def candidates(entry: CatalogueEntry, target: TargetSpec, case: Case) -> tuple[np.ndarray, ...] | None:
-    """The entry's gradient under each random ``grad_output`` of the case; ``None`` where the formula fails."""
+    """The entry's gradient under each random ``grad_output`` of the case; ``None`` where the formula fails.
+
+    Kept with the case as ``catalogue.<id>`` (see the module docstring)."""
     def compute() -> tuple[np.ndarray, ...] | None:
         try:
             return tuple(evaluate(entry, target, case, u) for u in case.upstream[: case.random_calls])

@@ -16,7 +16,6 @@ from grader.cases import Case, build_cases, training_data
 from grader.checks import CHECKS, Context
 from grader.checks.training import training_row
 from grader.diagnose import UNUSABLE_HINT, Verdict
-from grader.integrity.static import findings_for
 from grader.probe import Failure, Observation, build_job, observe, observe_training
 from grader.results import Report, Row, Substitution
 from grader.returns import returns_list
@@ -56,12 +55,14 @@ def grade_module(course: CourseSpec, exercise: ExerciseSpec, module: Module | st
             job[0]["substitutes"] = stand_ins(exercise, replaced)
         planned.append((target, cases, training, job))
     runs: list[ChildRun | None] = [None] * len(planned)
+    scanned = static_findings(course, exercise, source, [p[0].name for p in planned], server) \
+        if isinstance(source, Module) else [()] * len(planned)
     if isinstance(source, Module) and len(planned) > 1:
         server.ping(course.limits)
         runs = list(run_together([p[3] for p in planned], source, server, course.limits) or runs)
-    for (target, cases, training, job), run in zip(planned, runs, strict=True):
-        observations, static, losses, hung = _observe(course, exercise, target, cases, source, server, printed,
-                                                      training, job, run)
+    for (target, cases, training, job), run, static in zip(planned, runs, scanned, strict=True):
+        observations, losses, hung = _observe(course, exercise, target, cases, source, server, printed, training,
+                                              job, run)
         if hung:
             source = Failure("timeout", f"importing your module took longer than the time limit of "
                                         f"{course.limits.wall_seconds:g} s (a loop at module level?), so no target "
@@ -107,18 +108,33 @@ def _substitutions(course: CourseSpec, exercise: ExerciseSpec, module: Module, s
     return tuple(found)
 
 
+def static_findings(course: CourseSpec, exercise: ExerciseSpec, module: Module, targets: list[str],
+                    server: SandboxServer) -> list[tuple[str, ...]]:
+    """The static scan's findings for each of ``targets`` (:func:`grader.integrity.static.findings_for`).
+
+    The sandbox server makes them: it has torch loaded, which the scan judges names against, so the grading
+    process needs none. Where the server cannot, the scan runs here, with the same result.
+    """
+    siblings = {name: data for name, data in module.files.items() if name != exercise.module}
+    imports = (*course.policy.allow_imports, *allowed_imports(exercise))
+    own = allowed_imports(exercise)
+    server.ping(course.limits)
+    found = server.scan(module.source, targets, imports, exercise.forbid, siblings, own)
+    if found is not None:
+        return found
+    from grader.integrity.static import findings_for
+
+    return [findings_for(module.source, target, imports, exercise.forbid, siblings, own=own) for target in targets]
+
+
 def _observe(course: CourseSpec, exercise: ExerciseSpec, target: TargetSpec, cases: list[Case],
              module: Module | Failure, server: SandboxServer, printed: list[str], training: dict[str, np.ndarray] | None,
              job: tuple[dict[str, Any], dict[str, np.ndarray]], run: ChildRun | None = None
-             ) -> tuple[list[Observation], tuple[str, ...], np.ndarray | Failure, bool]:
+             ) -> tuple[list[Observation], np.ndarray | Failure, bool]:
     """The child's observations of one target (``run``: already made, in a child shared by every target of the
     exercise, :mod:`grader.together`); the last item says the module hung while being imported."""
     if isinstance(module, Failure):
-        return [Observation(failure=module) for _ in cases], (), module, False
-    siblings = {name: data for name, data in module.files.items() if name != exercise.module}
-    imports = (*course.policy.allow_imports, *allowed_imports(exercise))
-    static = findings_for(module.source, target.name, imports, exercise.forbid, siblings,
-                          own=allowed_imports(exercise))
+        return [Observation(failure=module) for _ in cases], module, False
     if run is None:
         server.ping(course.limits)
         run = server.run(job[0], job[1], module.files, course.limits)
@@ -126,7 +142,7 @@ def _observe(course: CourseSpec, exercise: ExerciseSpec, target: TargetSpec, cas
         cut = " [output truncated]" if run.output_truncated else ""
         printed.append(f"--- {target.name} ---\n{run.output}{cut}\n")
     losses = observe_training(run, course.limits) if training is not None else Failure("crashed", "no training")
-    return observe(run, target, cases, course.limits), static, losses, run.timed_out and not run.loaded
+    return observe(run, target, cases, course.limits), losses, run.timed_out and not run.loaded
 
 
 def _rows(target: TargetSpec, cases: list[Case], observations: list[Observation], static: tuple[str, ...],

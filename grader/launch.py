@@ -41,7 +41,7 @@ def main() -> None:
     if count:
         from grader.sandbox.spawn import prestart
 
-        prestart(count)
+        prestart()
     from grader.cli import main as cli_main
 
     cli_main()

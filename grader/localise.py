@@ -68,7 +68,7 @@ def _at_output(target: TargetSpec, case: Case, ai: int, got: Sequence[np.ndarray
                ) -> tuple[str, str] | None:
     if not elementwise(case, ai):
         return None
-    slope = case.once(f"slope_at_output.{ai}", lambda: _slope_at_output(target, case, ai))
+    slope = slope_at_output(target, case, ai)
     if slope is None:
         return None
     wrong = [case.upstream[k] * slope for k in range(len(got))]
@@ -77,6 +77,15 @@ def _at_output(target: TargetSpec, case: Case, ai: int, got: Sequence[np.ndarray
     name = target.args[ai].name
     return "evaluated_at_output", (f"is grad_output times the local derivative evaluated at the output y instead "
                                    f"of at the input {name}: f'(y) where f'({name}) belongs")
+
+
+def slope_at_output(target: TargetSpec, case: Case, ai: int) -> np.ndarray | None:
+    """f'(y) for input ``ai``, kept with the case as ``slope_at_output.<ai>``; ``None`` where there is none.
+
+    It is worked out with the cases (:func:`grader.reference.derive`) and cached on disk with them, so grading
+    a wrong submission needs no torch here; only a case built some other way computes it now, with torch.
+    """
+    return case.once(f"slope_at_output.{ai}", lambda: _slope_at_output(target, case, ai))
 
 
 def _slope_at_output(target: TargetSpec, case: Case, ai: int) -> np.ndarray | None:

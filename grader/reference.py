@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from grader.cases import LINEAR_MIX, Case
+from grader.catalogue import candidates
 from grader.errors import SpecError
+from grader.localise import elementwise, slope_at_output
 from grader.spec import ArgSpec, CaseSpec, Domain, ExerciseSpec, TargetSpec
 
 
@@ -45,6 +48,20 @@ def compute_cases(exercise: ExerciseSpec, index: int, seed: int, grad_outputs: i
             raise SpecError(exercise.folder / "exercise.yaml", f"targets[{index}] ({target.name}), case {case.name}",
                             f"the reference failed on these inputs: {type(exc).__name__}: {exc}") from None
     return cases
+
+
+def derive(target: TargetSpec, cases: Sequence[Case]) -> None:
+    """Work out, into each case's :attr:`~grader.cases.Case.derived`, what the checks need torch for when a
+    gradient is wrong: every catalogue entry's gradient (``catalogue.<id>``, :func:`grader.catalogue.candidates`)
+    and, for each input the op is element-wise in, the slope at the output (``slope_at_output.<ai>``,
+    :func:`grader.localise.slope_at_output`). They depend on the case alone, so they are computed here, with the
+    cases, and cached on disk with them: grading then imports no torch, even for a wrong submission."""
+    for case in cases:
+        for entry in target.catalogue:
+            candidates(entry, target, case)
+        for ai in range(len(target.args)):
+            if elementwise(case, ai):
+                slope_at_output(target, case, ai)
 
 
 def _stable_seed(seed: int, *parts: str) -> int:

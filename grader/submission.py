@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 
 from grader.errors import UsageError
-from grader.notebook import NotebookError, notebook_to_source, strip_outputs
 
 MAX_FILE = 4 * 1024 * 1024
 """Code: a ``.py`` file, or the code cells of a notebook."""
@@ -149,6 +148,8 @@ def missing(module: str, slug: str, label: str) -> str:
 def _module_text(name: str, raw: bytes) -> tuple[str, str]:
     """The text of a ``.py`` file or the code of a notebook, and ``""``; or ``""`` and why there is none."""
     if name.endswith(".ipynb"):
+        from grader.notebook import NotebookError, notebook_to_source  # nbformat: a third of a second, when needed
+
         try:
             text = notebook_to_source(raw, name)
         except NotebookError as exc:
@@ -224,6 +225,8 @@ def _kept(name: str, data: bytes) -> bytes | str:
     or the message saying that a ``.ipynb`` is not a notebook."""
     if not name.endswith(".ipynb"):
         return data
+    from grader.notebook import NotebookError, strip_outputs
+
     try:
         return strip_outputs(data, name)
     except NotebookError as exc:

@@ -311,3 +311,27 @@ def test_usage_errors_exit_2_with_the_reason(course_root: Path, tmp_path: Path,
     with pytest.raises(SystemExit) as exit_info:
         main(["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "out"), "--course", str(course_root)])
     assert exit_info.value.code == 2 and "no submissions in" in capsys.readouterr().err
+
+
+def test_the_grading_process_never_imports_torch_once_the_cases_are_cached(plan: Plan, course_root: Path,
+                                                                           tmp_path: Path) -> None:
+    """The sandbox servers have torch; the process that grades needs none of its own (about 2 s of CPU): cases,
+    catalogue values and slopes come from the cache, and the static scan is made by a server. A class with a
+    right answer, named mistakes (a catalogue entry, a transpose) and a cheat (the scan's finding)."""
+    runner.warm_cases(plan)
+    for i, name in enumerate(("linear_alternative", "linear_bias_mean", "linear_weight_transposed",
+                              "linear_autograd_grad")):
+        (tmp_path / "class" / f"s{i}").mkdir(parents=True)
+        shutil.copy(SUBMISSIONS / name / "linear.py", tmp_path / "class" / f"s{i}" / "linear.py")
+    script = (f"import sys; from pathlib import Path; from grader.batch.layouts import discover; "
+              f"from grader.batch.runner import grade_class, make_plan; from grader.spec import load_course; "
+              f"plan = make_plan(load_course(Path({str(course_root)!r})), ['ex04']); "
+              f"grade_class(discover([Path({str(tmp_path / 'class')!r})]).entries, Path({str(tmp_path / 'out')!r}), "
+              f"plan, jobs=2); print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False", done.stderr
+    records = {p.stem: read_record(p) for p in (tmp_path / "out" / "reports").glob("*.json")}
+    rows = {s: [r for e in rec.reports for r in e.checks if not r.passed] for s, rec in records.items()}
+    assert rows["s0"] == [] and {r.pattern for r in rows["s1"]} >= {"bias_averaged"}
+    assert {r.diagnosis for r in rows["s2"]} >= {"transposed"}
+    assert any(r.check == "policy" and "autograd" in r.message for r in rows["s3"])

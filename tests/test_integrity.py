@@ -95,7 +95,7 @@ def _target_rows(report: Report, target: str) -> list:
 @pytest.fixture
 def static_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Grade with the trusted source scan disabled: only the child's watch is left."""
-    monkeypatch.setattr(grader.grading, "findings_for", lambda *args, **kwargs: ())
+    monkeypatch.setattr(grader.grading, "static_findings", lambda *args, **kwargs: [()] * len(args[3]))
     yield
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import signal
@@ -13,6 +14,7 @@ import pytest
 from helpers import ROOT, SUBMISSIONS, failures
 
 from grader.cases import build_cases
+from grader.integrity.static import findings_for
 from grader.probe import build_job, observe
 from grader.sandbox.client import SandboxServer
 from grader.spec import Limits, load_exercise
@@ -255,3 +257,33 @@ for _fd in range(3, 256):
     run = server.run(job, arrays, {"linear.py": (probe + LINEAR).encode()}, course.limits)
     assert run.output.split("\n")[:2] == ["write refused 1", "truncate refused 1"], run.output
     assert "allowed" not in run.output and run.problem == ""
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_servers_are_forks_of_one_zygote_and_a_dead_one_is_replaced(server, shifted_square):
+    """torch is imported once (by the zygote) for every server of the process; a killed server's next job runs
+    in a new fork of the same zygote."""
+    with SandboxServer() as other:
+        other.ping()
+        assert other.process is not None and server.process is not None
+        zygote = _parent(other.process.pid)
+        assert zygote == _parent(server.process.pid) and zygote != os.getpid()
+        first = other.process.pid
+        other.process.kill()
+        other.process.wait()
+        run, _ = _job(other, shifted_square, SOLUTION)
+        assert run.header["cases"] and other.process.pid != first and _parent(other.process.pid) == zygote
+
+
+def test_the_server_scans_a_module_as_the_grader_would(server):
+    cheat = ("import torch\nclass Linear(torch.autograd.Function):\n    @staticmethod\n"
+             "    def backward(ctx, g):\n        return torch.autograd.grad(g, g)\n")
+    args = (("torch", "math"), (), {}, ())
+    assert server.scan(cheat, ["Linear", "Other"], *args) == [findings_for(cheat, t, *args[:3]) for t in
+                                                             ("Linear", "Other")]
+    assert server.scan(cheat, ["Linear"], *args)[0][0].startswith("line 5: torch.autograd.grad")
+    deep = "x = " + "a." * 100_000 + "b\n"  # too deep for Python's parser: the import fails, the scan finds nothing
+    assert server.scan(deep, ["Linear"], *args) == [()] == [findings_for(deep, "Linear")]

@@ -6,11 +6,11 @@ every worker, including one that joins or is restarted mid-run, and brings the c
 keeps one torch-preloaded sandbox server per worker thread, started when the plugin is set up and closed
 when it is removed.
 
-The first student on a worker waits for two torch imports: its sandbox server's, and the worker's own (the
-grader's static scan reads torch). Both start as early as they can: this module imports nothing heavy and
-the plan stays bytes until a thread of the plugin loads it, so setting the plugin up spawns the servers at
-once. Preloaded (``dask worker --preload grader.batch.worker``, which ``--dask local`` does), the module
-starts both when the worker starts, before any batch: :func:`dask_setup`.
+The first student on a worker waits for one torch import, the sandbox zygote's (:mod:`grader.sandbox.spawn`):
+the worker itself never imports torch, since its servers run the static scan. It starts as early as it can:
+this module imports nothing heavy and the plan stays bytes until a thread of the plugin loads it, so setting
+the plugin up spawns the zygote at once. Preloaded (``dask worker --preload grader.batch.worker``, which
+``--dask local`` does), the module starts it when the worker starts, before any batch: :func:`dask_setup`.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 class SandboxPlugin(WorkerPlugin):
     """What each worker needs to grade: the plan, and one sandbox server per worker thread.
 
-    ``setup`` removes the work folders a killed server left on this host, spawns the servers (or adopts the
-    ones :func:`dask_setup` started), and loads the plan in a thread: unpickled, with its reference cases
+    ``setup`` removes the work folders a killed server left on this host, starts the servers (forks of the zygote
+    :func:`dask_setup` may have started already), and loads the plan in a thread: unpickled, with its reference cases
     computed (:func:`~grader.batch.runner.warm_cases`), once per worker, while the servers import torch.
 
     Attributes:
@@ -101,12 +101,12 @@ class SandboxPlugin(WorkerPlugin):
 
 
 def dask_setup(worker: Worker) -> None:
-    """Dask's preload hook: start this worker's sandbox servers, and import the grader, as the worker starts.
+    """Dask's preload hook: start this worker's sandbox zygote, and import the grader, as the worker starts.
 
     Optional: without it, the same happens when a batch sets up its :class:`SandboxPlugin`, a few seconds
     later in the first student's wait.
     """
-    prestart(max(1, worker.state.nthreads))
+    prestart()
     threading.Thread(target=_import_grader, name="grader-import", daemon=True).start()
 
 

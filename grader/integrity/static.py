@@ -676,7 +676,7 @@ def reach(source: str, target: str) -> frozenset[str | None]:
     module-level function or class reached by name from those, transitively."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # as for scan: the module fails to load
         return frozenset()
     units = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)}
     loose: list[ast.AST] = []

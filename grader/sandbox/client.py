@@ -1,8 +1,10 @@
 """The trusted side of the sandbox: start the server, send jobs, get back plain data.
 
-The server is started once per grading run (or once per worker in a batch) with ``python -I`` so that no
-``PYTHONPATH``, user site or ``sitecustomize`` of the student's directory can reach it. It begins importing
-torch the moment it is spawned, in parallel with the grader's own start-up.
+Servers are forks of one zygote per grading process (:mod:`grader.sandbox.spawn`), started with ``python -I``
+so that no ``PYTHONPATH``, user site or ``sitecustomize`` of the student's directory can reach it. It begins
+importing torch the moment it is spawned, in parallel with the grader's own start-up; a server is forked on
+its first use. The server also runs the static scan of a student's module (:meth:`SandboxServer.scan`), which
+judges names against torch, so the grading process itself never imports torch once its cases are cached.
 
 Arrays of 64 KiB or more travel in shared-memory segments (:mod:`grader.sandbox.segment`): the job's inputs
 in a sealed segment sent with the request, the child's results in the segment the server sends back with
@@ -21,7 +23,7 @@ import numpy as np
 
 from grader.sandbox import channel, segment
 from grader.sandbox.protocol import ProtocolError, decode, encode
-from grader.sandbox.spawn import spawn, take_prestarted
+from grader.sandbox.spawn import Forked, prestart, server
 from grader.spec import Limits
 
 MAX_REPLY = 1 << 31
@@ -64,14 +66,14 @@ class ChildRun:
 class SandboxServer:
     """A running sandbox server; use as a context manager or call :meth:`close`."""
 
-    process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes] | Forked | None = None
     info: dict[str, Any] = field(default_factory=dict)
     channel: socket.socket | None = None
 
     def start(self) -> SandboxServer:
+        """Have the zygote start importing torch; the server itself is forked on first use."""
         if self.process is None:
-            spawned = take_prestarted() or spawn()
-            self.process, self.channel = spawned.process, spawned.channel
+            prestart()
         return self
 
     def __enter__(self) -> SandboxServer:
@@ -81,7 +83,9 @@ class SandboxServer:
         self.close()
 
     def _channel(self) -> socket.socket:
-        self.start()
+        if self.process is None:
+            spawned = server()
+            self.process, self.channel = spawned.process, spawned.channel
         assert self.channel is not None
         return self.channel
 
@@ -124,6 +128,26 @@ class SandboxServer:
         finally:
             for fd in fds:
                 os.close(fd)
+
+    def scan(self, source: str, targets: list[str], imports: tuple[str, ...], forbid: tuple[str, ...],
+             siblings: dict[str, bytes], own: tuple[str, ...]) -> list[tuple[str, ...]] | None:
+        """The static scan's findings for each target (:func:`grader.integrity.static.findings_for`), made by the
+        server; ``None`` when it could not (the caller then scans itself)."""
+        names = sorted(siblings)
+        header = {"op": "scan", "source": source, "targets": targets, "imports": list(imports),
+                  "forbid": list(forbid), "own": list(own), "siblings": names}
+        arrays = {f"file.{i}": np.frombuffer(siblings[name], dtype=np.uint8) for i, name in enumerate(names)}
+        try:
+            reply, fds = self._exchange(encode(header, arrays), [])
+            for fd in fds:
+                os.close(fd)
+            found, _ = decode(reply, MAX_REPLY)
+        except (EOFError, OSError, ProtocolError):
+            return None
+        listed = found.get("findings")
+        if not found.get("ok") or not isinstance(listed, list) or len(listed) != len(targets):
+            return None
+        return [tuple(str(text) for text in texts) for texts in listed]
 
     def _exchange(self, message: bytes, fds: list[int]) -> tuple[bytes, list[int]]:
         for attempt in (1, 2):

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from grader.integrity import static
 from grader.sandbox import channel, isolation, segment, workdirs
 from grader.sandbox import limits as rlimits
 from grader.sandbox.protocol import ProtocolError, decode, encode
@@ -40,7 +41,14 @@ MAX_REQUEST = 1 << 31
 _CHILD_FAILED = 70
 
 
-def main() -> None:
+def main(zygote: bool = False) -> None:
+    """Serve jobs on stdin (one end of a socket pair) until the grader closes it.
+
+    With ``zygote``, this process is the one that imported torch for all the servers of a grading run: it only
+    forks servers (:func:`_clone`), each a copy of its torch-loaded memory that serves its own socket, so a run
+    of N workers imports torch once. The zygote ends when the grader's end of its socket closes (the grader
+    died or finished); a server it forked ends with it.
+    """
     # Ctrl-C at a terminal reaches the whole process group; only the grading process should react to it
     # (it winds down and closes us), so that finished work is written and no job dies half-way.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -49,12 +57,21 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
-    subreaper = rlimits.become_subreaper()
-    rlimits.die_with_parent(signal.SIGKILL)
+    if zygote:
+        # Servers are forked on request and reaped the moment they end. The zygote never runs a job, so no
+        # waitpid of its own can lose a status to this handler.
+        signal.signal(signal.SIGCHLD, lambda *_: _reap())
+    else:
+        rlimits.die_with_parent(signal.SIGKILL)
     # Everything torch made is old: out of the collector's reach, a child that collects need not touch (and so
     # copy) every page of it; a full collection in a child costs ~7 ms frozen against ~140 ms not.
     gc.collect()
     gc.freeze()
+    _loop(connection, zygote)
+
+
+def _loop(connection: socket.socket, zygote: bool) -> None:
+    subreaper = False if zygote else rlimits.become_subreaper()
     while True:
         try:
             blob, fds = channel.receive(connection, MAX_REQUEST, max_fds=1)
@@ -66,9 +83,22 @@ def main() -> None:
         finally:
             for fd in fds:
                 os.close(fd)  # the mapping (and the duplicate Python's mmap keeps) of a sealed segment stays
-        if header.get("op") == "ping":
-            layers = _probe_layers(header.get("limits"))
+        op = header.get("op")
+        if op == "clone" and zygote:
+            forked = _clone(connection)
+            if forked is not None:  # this is the new server: serve its own socket from here on
+                connection, zygote = forked, False
+                subreaper = rlimits.become_subreaper()
+            continue
+        if op == "ping":
+            layers = {} if zygote else _probe_layers(header.get("limits"))
             channel.send(connection, encode({"ok": True, "subreaper": subreaper, "pid": os.getpid(), **layers}))
+            continue
+        if zygote:
+            channel.send(connection, encode({"ok": False, "error": f"a zygote does not serve {op!r}"}))
+            continue
+        if op == "scan":
+            channel.send(connection, encode(_scan(header, arrays)))
             continue
         reply, results = _serve(header, arrays, connection.fileno())
         try:
@@ -77,6 +107,57 @@ def main() -> None:
             if results is not None:
                 os.close(results)
         del header, arrays  # the last views of the job's segment: unmapped here
+
+
+def _clone(connection: socket.socket) -> socket.socket | None:
+    """Fork a server. In the zygote: send the grader its socket and a pidfd of it, return ``None``. In the new
+    server: return its socket (the zygote's is closed: only the grader can reach the zygote)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # not reaped before its pidfd exists
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        ours.close()
+        theirs.close()
+        raise
+    if pid == 0:
+        connection.close()
+        ours.close()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        rlimits.die_with_parent(signal.SIGKILL)
+        return theirs
+    theirs.close()
+    try:
+        pidfd = os.pidfd_open(pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    try:
+        channel.send(connection, encode({"ok": True, "pid": pid}), [ours.fileno(), pidfd])
+    finally:
+        ours.close()
+        os.close(pidfd)
+    return None
+
+
+def _scan(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The static scan of a student's module for each target (:func:`grader.integrity.static.findings_for`),
+    judged against this process's torch, so the grading process needs none.
+
+    The source is parsed here, in the trusted server, never in a child. Nothing of it is kept: the scan's cache
+    is emptied, so a later student's child (a copy of this memory) finds no other student's code.
+    """
+    try:
+        siblings = {name: arrays[f"file.{i}"].tobytes() for i, name in enumerate(header["siblings"])}
+        found = [list(static.findings_for(header["source"], target, tuple(header["imports"]), tuple(header["forbid"]),
+                                          siblings, own=tuple(header["own"])))
+                 for target in header["targets"]]
+        return {"ok": True, "findings": found}
+    except Exception as exc:  # noqa: BLE001 - the grader falls back to scanning itself; this server lives on
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
+    finally:
+        static.scan.cache_clear()
 
 
 def _probe_layers(limits: dict[str, Any] | None) -> dict[str, Any]:

@@ -1,35 +1,76 @@
-"""Spawning the sandbox server, with nothing but the standard library.
+"""Spawning sandbox servers, with nothing but the standard library.
 
-``grade ex03`` starts the server before it imports anything else (click, numpy, the course), so the
-server's torch import overlaps the grader's own start-up; :mod:`grader.launch` calls :func:`prestart`
-first thing, and :class:`grader.sandbox.client.SandboxServer` adopts that process.
+Importing torch is most of a server's start-up (about 2 s of CPU). So one process, the *zygote*, imports it
+once per grading process, and every server is a fork of it (:func:`grader.sandbox.server._clone`): a batch of
+N workers pays for one import, not N, and a server that died is replaced in milliseconds. ``grade ex03``
+starts the zygote before it imports anything else (click, numpy, the course), so its torch import overlaps the
+grader's own start-up: :mod:`grader.launch` calls :func:`prestart` first thing.
 
-The server's stdin and stdout are one end of a socket pair (:mod:`grader.sandbox.channel`), so that frames
-can carry file descriptors; the grader keeps the other end.
+A process's stdin and stdout are one end of a socket pair (:mod:`grader.sandbox.channel`), so that frames
+can carry file descriptors; the grader keeps the other end. A forked server comes back as its own socket and a
+pidfd (Linux 5.3 and later), which is how the grader signals and waits for a process that is not its child.
+Where the kernel has no pidfd, each server is spawned with its own torch import, as before.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import select
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-_BOOT = "import sys; sys.path.insert(0, {root!r}); from grader.sandbox.server import main; main()"
+_BOOT = "import sys; sys.path.insert(0, {root!r}); from grader.sandbox.server import main; main({zygote!r})"
+
+
+class Forked:
+    """A server forked by the zygote: not the grader's child, so it is signalled and awaited through a pidfd.
+
+    It offers the part of :class:`subprocess.Popen` the client uses: ``pid``, ``poll``, ``kill`` and ``wait``.
+    """
+
+    def __init__(self, pid: int, pidfd: int) -> None:
+        self.pid = pid
+        self._pidfd: int | None = pidfd
+
+    def poll(self) -> int | None:
+        """``None`` while it runs; ``-SIGKILL`` once it has ended (its status went to the zygote, which reaps it)."""
+        if self._pidfd is None or select.select([self._pidfd], [], [], 0)[0]:
+            return -signal.SIGKILL
+        return None
+
+    def kill(self) -> None:
+        if self._pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float = 10.0) -> int:
+        if self._pidfd is not None:
+            select.select([self._pidfd], [], [], timeout)
+            os.close(self._pidfd)
+            self._pidfd = None
+        return -signal.SIGKILL
 
 
 @dataclass(frozen=True)
 class Spawned:
     """A started server and the grader's end of its connection."""
 
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | Forked
     channel: socket.socket
 
 
-_prestarted: list[Spawned] = []
+_zygote: list[Spawned] = []
+_zygote_lock = threading.Lock()
+_ZYGOTE_REPLY = 1 << 16
 
 
 def server_environment() -> dict[str, str]:
@@ -40,13 +81,14 @@ def server_environment() -> dict[str, str]:
     return env
 
 
-def spawn() -> Spawned:
-    """Start a server with ``python -I`` (no PYTHONPATH, user site or sitecustomize of the caller)."""
+def spawn(zygote: bool = False) -> Spawned:
+    """Start a server, or with ``zygote`` the zygote, with ``python -I`` (no PYTHONPATH, user site or
+    sitecustomize of the caller)."""
     root = str(Path(__file__).resolve().parents[2])
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         process = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOT.format(root=root)],
+            [sys.executable, "-I", "-c", _BOOT.format(root=root, zygote=zygote)],
             stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=subprocess.DEVNULL,
             close_fds=True, env=server_environment(), cwd=tempfile.gettempdir(),
         )
@@ -58,11 +100,55 @@ def spawn() -> Spawned:
     return Spawned(process, ours)
 
 
-def prestart(count: int = 1) -> None:
-    while len(_prestarted) < count:
-        _prestarted.append(spawn())
+def prestart() -> None:
+    """Start the zygote now, if it is not running: its torch import begins while the caller goes on."""
+    if hasattr(os, "pidfd_open"):
+        with _zygote_lock:
+            _the_zygote()
 
 
-def take_prestarted() -> Spawned | None:
-    """The process :func:`prestart` started, if any (each is handed out once)."""
-    return _prestarted.pop() if _prestarted else None
+def server() -> Spawned:
+    """A new server: forked by the zygote once it has imported torch (waiting for that), else spawned alone."""
+    from grader.sandbox.protocol import ProtocolError
+
+    if hasattr(os, "pidfd_open"):
+        with _zygote_lock:
+            for _attempt in (1, 2):
+                zygote = _the_zygote()
+                try:
+                    return _fork(zygote)
+                except (OSError, EOFError, ProtocolError):
+                    _stop_zygote()  # it died (or cannot fork): the next attempt starts a new one
+    return spawn()
+
+
+def _the_zygote() -> Spawned:
+    if not _zygote:
+        _zygote.append(spawn(zygote=True))
+        atexit.register(_stop_zygote)  # it would end by itself once this process's end of its socket closes
+    return _zygote[0]
+
+
+def _stop_zygote() -> None:
+    for zygote in _zygote:
+        zygote.channel.close()
+        zygote.process.kill()
+        zygote.process.wait()
+    _zygote.clear()
+
+
+def _fork(zygote: Spawned) -> Spawned:
+    from grader.sandbox import channel  # numpy: not before the zygote has been spawned (see the module docstring)
+    from grader.sandbox.protocol import ProtocolError, decode, encode
+
+    channel.send(zygote.channel, encode({"op": "clone"}))
+    reply, fds = channel.receive(zygote.channel, _ZYGOTE_REPLY, max_fds=2)
+    try:
+        header, _ = decode(reply, _ZYGOTE_REPLY)
+        if not header.get("ok") or len(fds) != 2:
+            raise ProtocolError(f"the zygote did not fork a server: {header.get('error', 'no descriptors')}")
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return Spawned(Forked(int(header["pid"]), fds[1]), socket.socket(fileno=fds[0]))
