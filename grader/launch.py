@@ -2,7 +2,8 @@
 
 Grading one exercise costs about one torch import, and the server's import is the one that cannot be
 avoided, so it begins before click, numpy or the course are even loaded. Subcommands that never grade
-(``list``, ``release``, ``--help``) do not start it.
+(``list``, ``release``, ``--help``) do not start it. ``grade batch --dask local`` starts its cluster's fork
+server instead, which starts the zygote its workers share (:mod:`grader.batch.local_cluster`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ def servers_wanted(args: list[str]) -> int:
     return min(jobs, os.cpu_count() or 1, 16)
 
 
+def local_cluster(args: list[str]) -> bool:
+    """Whether the command line is ``grade batch ... --dask local``, whose fork server starts first thing."""
+    if not args or args[0] != "batch" or {"--help", "-h"} & set(args):
+        return False
+    return any(arg == "--dask=local" or arg == "--dask" and i + 1 < len(args) and args[i + 1] == "local"
+               for i, arg in enumerate(args))
+
+
 def main() -> None:
     # numpy's BLAS would start a thread per core for every dot product of a check (a norm of a 10⁶-element
     # gradient), and those threads fight the sandbox server and the other graders for the cores: one dot then
@@ -42,6 +51,10 @@ def main() -> None:
         from grader.sandbox.spawn import prestart
 
         prestart()
+    elif local_cluster(sys.argv[1:]):
+        from grader.batch.local_cluster import start_forkserver
+
+        start_forkserver()
     from grader.cli import main as cli_main
 
     cli_main()

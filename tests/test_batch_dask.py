@@ -269,6 +269,24 @@ def test_the_launcher_starts_no_local_server_for_a_dask_batch() -> None:
     assert launch.servers_wanted(["batch", "class", "--out", "o", "--jobs", "2", "--dask", "local"]) == 0
     assert launch.servers_wanted(["batch", "class", "--out", "o", "--dask=tcp://10.0.0.1:8786"]) == 0
     assert launch.servers_wanted(["batch", "class", "--out", "o", "--jobs", "1"]) == 1
+    assert launch.local_cluster(["batch", "class", "--out", "o", "--dask", "local"])
+    assert launch.local_cluster(["batch", "class", "--dask=local", "--jobs", "2"])
+    assert not launch.local_cluster(["batch", "class", "--dask", "tcp://10.0.0.1:8786"])
+    assert not launch.local_cluster(["batch", "class", "--jobs", "2"]) and not launch.local_cluster(["ex04"])
+
+
+def _zygote_of_this_worker() -> int:
+    from grader.sandbox import spawn
+
+    spawn.prestart()
+    return spawn._zygote[0].process.pid
+
+
+def test_the_workers_of_a_local_cluster_share_one_zygote_so_torch_is_imported_once() -> None:
+    with cluster.connect("local", 2) as client:
+        client.wait_for_workers(2, timeout=START_SECONDS)
+        zygotes = client.run(_zygote_of_this_worker)
+    assert len(zygotes) == 2 and len(set(zygotes.values())) == 1, zygotes
 
 
 def test_a_record_survives_the_trip_from_a_worker_as_a_dict(reference: dict[str, bytes]) -> None:

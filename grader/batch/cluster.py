@@ -24,19 +24,18 @@ again; the batch goes on. On Ctrl-C the results already back are written and eve
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from multiprocessing import forkserver
 from pathlib import Path
 
 import dask
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
 
 from grader.batch.layouts import Entry
+from grader.batch.local_cluster import start_forkserver
 from grader.batch.record import StudentRecord
 from grader.batch.runner import (
     Listener,
@@ -61,8 +60,6 @@ CONNECT_SECONDS = 5
 """How long a scheduler address may take to answer before ``grade batch`` gives up (exit 2)."""
 PRELOAD = "grader.batch.worker"
 """Preloaded by ``--dask local``'s workers (:func:`grader.batch.worker.dask_setup`): servers start with the worker."""
-FORKSERVER_PRELOAD = ("distributed", PRELOAD, "grader.batch.runner", "grader.grading")
-"""What the fork server of ``--dask local`` imports once for all its workers (:func:`_forked_workers`)."""
 ALLOWED_FAILURES = 2
 """Workers a student's task may lose before it is :class:`distributed.KilledWorker` (``--dask local``; a
 running scheduler keeps its own ``distributed.scheduler.allowed-failures``, 3 by default)."""
@@ -83,31 +80,17 @@ def connect(address: str, jobs: int) -> Iterator[Client]:
         with client:
             yield client
         return
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES, **_forked_workers()}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES, **start_forkserver()}):
         with sigint_ignored():
+            # no dashboard, and the scheduler's health routes on a free port: 8787 may be a Dask dashboard's
             cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   silence_logs=logging.ERROR, preload=[PRELOAD])
+                                   scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.ERROR,
+                                   preload=[PRELOAD])
         try:
             with Client(cluster, set_as_default=False) as client:
                 yield client
         finally:
             cluster.close()
-
-
-def _forked_workers() -> dict[str, str]:
-    """Dask settings that make ``--dask local`` fork its worker processes from one that has imported the grader.
-
-    Each worker would otherwise start a fresh interpreter and import Dask and torch on its own: seconds per
-    worker, on the cores that grade. Forked from :mod:`multiprocessing`'s fork server, which imports them once
-    (ignoring Ctrl-C, like the workers), a worker, or its restart after a crash, is ready at once, and it exits
-    without tearing torch down. Where there is no fork server, Dask spawns them as usual.
-    """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return {}
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(FORKSERVER_PRELOAD))
-    with sigint_ignored():
-        forkserver.ensure_running()
-    return {"distributed.worker.multiprocessing-method": "forkserver"}
 
 
 def grade_class_on(client: Client, entries: Sequence[Entry], out: Path, plan: Plan, force: bool = False,

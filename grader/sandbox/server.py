@@ -45,9 +45,8 @@ def main(zygote: bool = False) -> None:
     """Serve jobs on stdin (one end of a socket pair) until the grader closes it.
 
     With ``zygote``, this process is the one that imported torch for all the servers of a grading run: it only
-    forks servers (:func:`_clone`), each a copy of its torch-loaded memory that serves its own socket, so a run
-    of N workers imports torch once. The zygote ends when the grader's end of its socket closes (the grader
-    died or finished); a server it forked ends with it.
+    forks servers (:func:`_zygote`), each a copy of its torch-loaded memory that serves its own socket, so a run
+    of N workers imports torch once.
     """
     # Ctrl-C at a terminal reaches the whole process group; only the grading process should react to it
     # (it winds down and closes us), so that finished work is written and no job dies half-way.
@@ -57,21 +56,45 @@ def main(zygote: bool = False) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
-    if zygote:
-        # Servers are forked on request and reaped the moment they end. The zygote never runs a job, so no
-        # waitpid of its own can lose a status to this handler.
-        signal.signal(signal.SIGCHLD, lambda *_: _reap())
-    else:
+    if not zygote:
         rlimits.die_with_parent(signal.SIGKILL)
     # Everything torch made is old: out of the collector's reach, a child that collects need not touch (and so
     # copy) every page of it; a full collection in a child costs ~7 ms frozen against ~140 ms not.
     gc.collect()
     gc.freeze()
-    _loop(connection, zygote)
+    served = _zygote(connection) if zygote else connection
+    if served is not None:
+        _loop(served)
 
 
-def _loop(connection: socket.socket, zygote: bool) -> None:
-    subreaper = False if zygote else rlimits.become_subreaper()
+def _zygote(connection: socket.socket) -> socket.socket | None:
+    """Fork a server for each request; in the zygote, return ``None`` once no process holds the other end of
+    its socket (the grader, and with ``--dask local`` every worker, ended), and in a forked server, its socket.
+
+    The socket is a ``SOCK_SEQPACKET`` pair: a request (``b"clone"``) and its reply (the new server's socket and
+    pidfd) are each one message, so several processes that inherited the grader's end (the workers of a local
+    Dask cluster) may ask at once, and each gets a whole reply: a server of its own.
+    """
+    # Forked servers are reaped the moment they end. The zygote never runs a job, so no waitpid of its own can
+    # lose a status to this handler.
+    signal.signal(signal.SIGCHLD, lambda *_: _reap())
+    while True:
+        try:
+            request, fds, _, _ = socket.recv_fds(connection, 64, 1)
+        except ConnectionError:
+            return None
+        for fd in fds:
+            os.close(fd)
+        if not request:
+            return None
+        if request == b"clone":
+            forked = _clone(connection)
+            if forked is not None:
+                return forked
+
+
+def _loop(connection: socket.socket) -> None:
+    subreaper = rlimits.become_subreaper()
     while True:
         try:
             blob, fds = channel.receive(connection, MAX_REQUEST, max_fds=1)
@@ -84,18 +107,9 @@ def _loop(connection: socket.socket, zygote: bool) -> None:
             for fd in fds:
                 os.close(fd)  # the mapping (and the duplicate Python's mmap keeps) of a sealed segment stays
         op = header.get("op")
-        if op == "clone" and zygote:
-            forked = _clone(connection)
-            if forked is not None:  # this is the new server: serve its own socket from here on
-                connection, zygote = forked, False
-                subreaper = rlimits.become_subreaper()
-            continue
         if op == "ping":
-            layers = {} if zygote else _probe_layers(header.get("limits"))
+            layers = _probe_layers(header.get("limits"))
             channel.send(connection, encode({"ok": True, "subreaper": subreaper, "pid": os.getpid(), **layers}))
-            continue
-        if zygote:
-            channel.send(connection, encode({"ok": False, "error": f"a zygote does not serve {op!r}"}))
             continue
         if op == "scan":
             channel.send(connection, encode(_scan(header, arrays)))
@@ -111,7 +125,7 @@ def _loop(connection: socket.socket, zygote: bool) -> None:
 
 def _clone(connection: socket.socket) -> socket.socket | None:
     """Fork a server. In the zygote: send the grader its socket and a pidfd of it, return ``None``. In the new
-    server: return its socket (the zygote's is closed: only the grader can reach the zygote)."""
+    server: return its socket, a stream pair of its own (the zygote's is closed: no job reaches the zygote)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # not reaped before its pidfd exists
     try:
@@ -134,7 +148,7 @@ def _clone(connection: socket.socket) -> socket.socket | None:
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     try:
-        channel.send(connection, encode({"ok": True, "pid": pid}), [ours.fileno(), pidfd])
+        socket.send_fds(connection, [json.dumps({"ok": True, "pid": pid}).encode()], [ours.fileno(), pidfd])
     finally:
         ours.close()
         os.close(pidfd)

@@ -69,8 +69,9 @@ class Spawned:
 
 
 _zygote: list[Spawned] = []
+_zygote_owner: list[int] = []
 _zygote_lock = threading.Lock()
-_ZYGOTE_REPLY = 1 << 16
+_ZYGOTE_REPLY = 4096
 
 
 def server_environment() -> dict[str, str]:
@@ -85,7 +86,7 @@ def spawn(zygote: bool = False) -> Spawned:
     """Start a server, or with ``zygote`` the zygote, with ``python -I`` (no PYTHONPATH, user site or
     sitecustomize of the caller)."""
     root = str(Path(__file__).resolve().parents[2])
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET if zygote else socket.SOCK_STREAM)
     try:
         process = subprocess.Popen(
             [sys.executable, "-I", "-c", _BOOT.format(root=root, zygote=zygote)],
@@ -117,7 +118,7 @@ def server() -> Spawned:
                 zygote = _the_zygote()
                 try:
                     return _fork(zygote)
-                except (OSError, EOFError, ProtocolError):
+                except (OSError, EOFError, ValueError, ProtocolError):
                     _stop_zygote()  # it died (or cannot fork): the next attempt starts a new one
     return spawn()
 
@@ -125,28 +126,37 @@ def server() -> Spawned:
 def _the_zygote() -> Spawned:
     if not _zygote:
         _zygote.append(spawn(zygote=True))
+        _zygote_owner[:] = [os.getpid()]
         atexit.register(_stop_zygote)  # it would end by itself once this process's end of its socket closes
     return _zygote[0]
 
 
 def _stop_zygote() -> None:
+    """Close this process's end of the zygote's socket; the process that started the zygote also ends it. A
+    process forked after it started (a worker of ``--dask local``, from the fork server that started it) shares
+    it with the others, and only lets go."""
     for zygote in _zygote:
         zygote.channel.close()
-        zygote.process.kill()
-        zygote.process.wait()
+        if _zygote_owner == [os.getpid()]:
+            zygote.process.kill()
+            zygote.process.wait()
     _zygote.clear()
 
 
 def _fork(zygote: Spawned) -> Spawned:
-    from grader.sandbox import channel  # numpy: not before the zygote has been spawned (see the module docstring)
-    from grader.sandbox.protocol import ProtocolError, decode, encode
+    """Ask the zygote for a server: one message each way (see :func:`grader.sandbox.server._zygote`)."""
+    import json
 
-    channel.send(zygote.channel, encode({"op": "clone"}))
-    reply, fds = channel.receive(zygote.channel, _ZYGOTE_REPLY, max_fds=2)
+    from grader.sandbox.protocol import ProtocolError
+
+    zygote.channel.send(b"clone")
+    reply, fds, flags, _ = socket.recv_fds(zygote.channel, _ZYGOTE_REPLY, 2)
     try:
-        header, _ = decode(reply, _ZYGOTE_REPLY)
-        if not header.get("ok") or len(fds) != 2:
-            raise ProtocolError(f"the zygote did not fork a server: {header.get('error', 'no descriptors')}")
+        if not reply:
+            raise EOFError("the zygote has ended")
+        header = json.loads(reply) if not flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC) else {}
+        if not isinstance(header, dict) or not header.get("ok") or len(fds) != 2:
+            raise ProtocolError("the zygote did not fork a server")
     except BaseException:
         for fd in fds:
             os.close(fd)
