@@ -269,3 +269,23 @@ def test_a_million_element_case_grades_like_a_small_one(course, server, submissi
     assert {r.case for r in report.checks} == {"million"} and gradients
     assert {r.diagnosis for r in gradients if r.input in ("x", "weight")} == {"ok"}
     assert {r.diagnosis for r in gradients if r.input == "bias" and r.check != "contract"} == {bias}
+
+
+@pytest.mark.parametrize(("mutation", "passing"), [
+    ("bias.add_(1.0)", {"x", "weight", "bias"}),  # a constant: the differences stay exact
+    ("bias.zero_()", {"x", "weight"}),             # bias no longer matters: its slope is 0
+    ("weight.mul_(1.5)", {"bias"}),                # x and weight act 1.5 times as strongly
+])
+def test_a_forward_that_changes_an_input_only_when_probed_gets_the_fresh_copy_outcome(grade, tmp_path, mutation,
+                                                                                       passing):
+    """The finite-difference forwards share the inputs that do not move; one that changes them in place (here
+    only when no gradient is asked, so only there) is probed again on fresh copies, as every forward once was.
+    Shared, each change would pile up on the last (1.5ⁿ, n + 1) and every row would fail."""
+    source = (ROOT / "solutions" / "ex04_linear" / "linear.py").read_text()
+    forward = "        return x @ weight.T + bias\n"
+    assert source.count(forward) == 1
+    changed = source.replace(forward, f"        if not bias.requires_grad:\n            {mutation}\n" + forward)
+    (tmp_path / "linear.py").write_text(changed)
+    rows = [r for r in grade(tmp_path).checks if r.target == "Linear" and r.check == "gradcheck"]
+    assert {r.input for r in rows} == {"x", "weight", "bias"}
+    assert {r.input for r in rows if r.passed} == passing, [(r.input, r.message) for r in rows if not r.passed]

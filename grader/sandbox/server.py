@@ -1,5 +1,10 @@
 """The sandbox server: a clean process that has imported torch and forks one limited child per job.
 
+Servers are forks of one *zygote* per grading run (:func:`_zygote`, :mod:`grader.sandbox.spawn`), a process
+that imported torch and does nothing but fork servers, so N workers cost one torch import. A server also runs
+the static scan of a student's module for the grader (:func:`_scan`): the scan judges names against the live
+torch, which the grading process then never needs to import.
+
 It holds nothing of the course. Each request carries one target's inputs and the student's files; the
 server writes the files into a fresh temporary directory (named after the server's pid, so a killed run's
 are found later: :mod:`grader.sandbox.workdirs`), forks, and the child applies limits, loads the
