@@ -12,7 +12,7 @@ with its own empty case cache (``$GRADER_CACHE``).
    - naive: for each student a fresh ``python`` that imports torch, loads the student's module and runs
      ``torch.autograd.gradcheck`` on their ``Linear`` (one public-sized case), two processes at a time;
    - ours: ``grade batch CLASS --out DIR --exercise ex04 --jobs 2 --lms all`` as one command (so its start-up,
-     the servers' torch import, the reference cases and every output file are counted), first with an
+     the sandbox zygote's torch import, the reference cases and every output file are counted), first with an
      empty case cache, then again with ``--force`` (the cache warm, as on any later run).
 
    Ours does more per student: MatMul and Linear, two public and two hidden cases each, three checks per input.
@@ -140,7 +140,7 @@ def throughput(work: Path, students: int, jobs: int, scales: list[int]) -> None:
               f"{per_naive / marginal:.1f}× |")
     sizes = " and ".join(str(big) for big, _ in larger)
     print(f"\nThe naive time for {sizes} students is the measured {students} scaled: each student is its own "
-          "process, so it is linear by construction. Our start-up (the servers' torch import, the reference "
+          "process, so it is linear by construction. Our start-up (the sandbox zygote's torch import, the reference "
           "cases, every class file) is paid once per run; the last line is the cost of one more student.\n")
 
 
@@ -169,7 +169,7 @@ def dask_overhead(work: Path, students: int, jobs: int, repeats: int) -> None:
     paired = statistics.median(d / j for d, j in zip(times["dask"], times["jobs"], strict=True))
     print(f"\nOverhead of Dask: {100 * (dask_s / jobs_s - 1):+.1f} % of the medians, {100 * (paired - 1):+.1f} % the "
           "median of the run-by-run ratios (goal: at most +20 %); the cluster's start (scheduler, worker processes, "
-          "their torch import) and stop are counted.\n")
+          "the sandbox zygote's torch import) and stop are counted.\n")
 
 
 def rss_kib(pid: int | str = "self") -> int:
