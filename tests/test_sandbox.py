@@ -287,3 +287,19 @@ def test_the_server_scans_a_module_as_the_grader_would(server):
     assert server.scan(cheat, ["Linear"], *args)[0][0].startswith("line 5: torch.autograd.grad")
     deep = "x = " + "a." * 100_000 + "b\n"  # too deep for Python's parser: the import fails, the scan finds nothing
     assert server.scan(deep, ["Linear"], *args) == [()] == [findings_for(deep, "Linear")]
+
+
+def test_a_killed_zygote_takes_its_servers_but_the_next_job_runs_on_a_new_one(shifted_square):
+    """Killing the zygote ends the servers it forked (they die with it); a server's next job is sent again to a
+    fork of a new zygote, and nothing is lost."""
+    from grader.sandbox import spawn
+
+    with SandboxServer() as own:
+        own.ping()
+        assert own.process is not None
+        zygote = _parent(own.process.pid)
+        os.kill(zygote, signal.SIGKILL)
+        run, _ = _job(own, shifted_square, SOLUTION)
+        assert run.header["cases"] and run.exit_code == 0
+        assert own.process is not None and _parent(own.process.pid) != zygote
+        assert spawn._zygote and spawn._zygote[0].process.pid == _parent(own.process.pid)
