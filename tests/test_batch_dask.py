@@ -28,7 +28,6 @@ import distributed
 import pytest
 from helpers import SUBMISSIONS, fast_course, tree
 
-from grader import launch
 from grader.batch import cluster
 from grader.batch.layouts import discover
 from grader.batch.record import StudentRecord, read_record
@@ -263,16 +262,6 @@ def test_without_dask_installed_dask_is_exit_2_saying_what_to_install(
         monkeypatch.delattr(grader.batch, name, raising=False)
     assert batch(mixed_class, tmp_path / "out", course_root, "--dask", "local") == 2
     assert 'pip install "grader[dask]"' in capsys.readouterr().err
-
-
-def test_the_launcher_starts_no_local_server_for_a_dask_batch() -> None:
-    assert launch.servers_wanted(["batch", "class", "--out", "o", "--jobs", "2", "--dask", "local"]) == 0
-    assert launch.servers_wanted(["batch", "class", "--out", "o", "--dask=tcp://10.0.0.1:8786"]) == 0
-    assert launch.servers_wanted(["batch", "class", "--out", "o", "--jobs", "1"]) == 1
-    assert launch.local_cluster(["batch", "class", "--out", "o", "--dask", "local"])
-    assert launch.local_cluster(["batch", "class", "--dask=local", "--jobs", "2"])
-    assert not launch.local_cluster(["batch", "class", "--dask", "tcp://10.0.0.1:8786"])
-    assert not launch.local_cluster(["batch", "class", "--jobs", "2"]) and not launch.local_cluster(["ex04"])
 
 
 def _zygote_of_this_worker() -> int:

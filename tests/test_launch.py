@@ -1,24 +1,21 @@
-"""The entry point starts sandbox servers early only for commands that grade."""
+"""The entry point starts the sandbox zygote early only for commands that grade, and a local Dask cluster's
+fork server for ``grade batch --dask local``."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from grader.launch import servers_wanted
+from grader.launch import early_start
 
 
-@pytest.mark.parametrize(("args", "wanted"), [
-    (["ex03"], 1), (["all", "--json"], 1), (["list"], 0), (["release", "out"], 0), (["validate"], 0),
-    (["ex03", "--help"], 0), (["--version"], 0), ([], 0), (["batch", "subs", "--jobs", "1"], 1),
-    (["batch", "subs", "--jobs=1"], 1),
+@pytest.mark.parametrize(("args", "started"), [
+    (["ex03"], "zygote"), (["all", "--json"], "zygote"), (["list"], ""), (["release", "out"], ""),
+    (["validate"], ""), (["ex03", "--help"], ""), (["--version"], ""), ([], ""),
+    (["batch", "subs", "--jobs", "1"], "zygote"), (["batch", "subs", "--jobs=64"], "zygote"), (["batch", "subs"], "zygote"),
+    (["batch", "subs", "--dask", "local"], "forkserver"), (["batch", "subs", "--dask=local", "--jobs", "2"], "forkserver"),
+    (["batch", "subs", "--dask", "tcp://10.0.0.1:8786"], ""), (["batch", "subs", "--dask=tcp://10.0.0.1:8786"], ""),
+    (["batch", "subs", "--dask", "local", "--help"], ""),
 ])
-def test_servers_wanted(args: list[str], wanted: int) -> None:
-    assert servers_wanted(args) == wanted
-
-
-def test_a_batch_starts_one_server_per_job_up_to_the_cores() -> None:
-    cores = os.cpu_count() or 1
-    assert servers_wanted(["batch", "subs"]) == min(cores, 16)
-    assert servers_wanted(["batch", "subs", "--jobs", "64"]) == min(cores, 16)
+def test_what_starts_first(args: list[str], started: str) -> None:
+    """One zygote whatever ``--jobs`` (every server is a fork of it); nothing here for a running cluster."""
+    assert early_start(args) == started

@@ -35,6 +35,7 @@ from pathlib import Path
 import dask
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
 
+from grader.batch.interrupts import sigint_ignored
 from grader.batch.layouts import Entry
 from grader.batch.local_cluster import start_forkserver
 from grader.batch.record import StudentRecord
@@ -46,7 +47,6 @@ from grader.batch.runner import (
     now,
     prepare,
     read,
-    sigint_ignored,
     ungraded,
 )
 from grader.batch.state import write_atomic

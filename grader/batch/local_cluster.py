@@ -11,9 +11,9 @@ nothing but the standard library.
 from __future__ import annotations
 
 import multiprocessing
-import signal
-import threading
 from multiprocessing import forkserver
+
+from grader.batch.interrupts import sigint_ignored
 
 PRELOAD = ("grader.batch.shared_zygote", "distributed", "grader.batch.worker", "grader.batch.runner",
            "grader.grading")
@@ -26,11 +26,6 @@ def start_forkserver() -> dict[str, str]:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return {}
     multiprocessing.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-    try:
+    with sigint_ignored():
         forkserver.ensure_running()
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
     return {"distributed.worker.multiprocessing-method": "forkserver"}

@@ -27,16 +27,15 @@ from __future__ import annotations
 
 import os
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from grader.batch.interrupts import sigint_ignored
 from grader.batch.layouts import Entry
 from grader.batch.record import Assignment, StudentRecord
 from grader.batch.state import spec_key, stored_key, student_key, write_atomic
@@ -233,20 +232,6 @@ def _collect(results: queue.SimpleQueue[Outcome], threads: list[threading.Thread
             continue
         received += 1
         yield outcome
-
-
-@contextmanager
-def sigint_ignored() -> Iterator[None]:
-    """Servers spawned meanwhile inherit an ignored SIGINT, so a Ctrl-C at the terminal (sent to the whole
-    process group) reaches only the grading process, which then winds down in order."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def load(entry: Entry) -> Submission:

@@ -72,6 +72,8 @@ _zygote: list[Spawned] = []
 _zygote_owner: list[int] = []
 _zygote_lock = threading.Lock()
 _ZYGOTE_REPLY = 4096
+_FORKS = hasattr(os, "pidfd_open")
+"""Whether servers are forks of the zygote: they need a pidfd, since they are not the grader's children."""
 
 
 def server_environment() -> dict[str, str]:
@@ -103,7 +105,7 @@ def spawn(zygote: bool = False) -> Spawned:
 
 def prestart() -> None:
     """Start the zygote now, if it is not running: its torch import begins while the caller goes on."""
-    if hasattr(os, "pidfd_open"):
+    if _FORKS:
         with _zygote_lock:
             _the_zygote()
 
@@ -112,7 +114,7 @@ def server() -> Spawned:
     """A new server: forked by the zygote once it has imported torch (waiting for that), else spawned alone."""
     from grader.sandbox.protocol import ProtocolError
 
-    if hasattr(os, "pidfd_open"):
+    if _FORKS:
         with _zygote_lock:
             for _attempt in (1, 2):
                 zygote = _the_zygote()
@@ -127,7 +129,6 @@ def _the_zygote() -> Spawned:
     if not _zygote:
         _zygote.append(spawn(zygote=True))
         _zygote_owner[:] = [os.getpid()]
-        atexit.register(_stop_zygote)  # it would end by itself once this process's end of its socket closes
     return _zygote[0]
 
 
@@ -141,6 +142,9 @@ def _stop_zygote() -> None:
             zygote.process.kill()
             zygote.process.wait()
     _zygote.clear()
+
+
+atexit.register(_stop_zygote)  # it would end by itself once this process's end of its socket closes
 
 
 def _fork(zygote: Spawned) -> Spawned:
