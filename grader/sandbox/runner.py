@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from grader.sandbox.memory import host_array
 from grader.sandbox.protocol import digest, part_mark
 from grader.sandbox.standin import install, load_module, stand_ins
 from grader.sandbox.watch import IntegrityWatch
@@ -354,18 +355,23 @@ def _direction(case: dict, ci: int, ai: int, m: int, arrays: dict) -> Any:
 
 
 def _numbers(tensor: Any) -> np.ndarray:
-    """A tensor's values as float64 numbers (through torch, so bfloat16 and float16 read too)."""
+    """A tensor's values as float64 numbers: read from its memory where numpy holds its dtype (exact: every
+    float16 and float32 is a float64), else through torch (bfloat16, another device, a subclass)."""
+    values = host_array(tensor)
+    if values is not None:
+        return _np_array(values, dtype=np.float64, order="C")
     return _np_array(_to_numpy(_to(_detach(tensor), "cpu", _float64)), dtype=np.float64, order="C")
 
 
 def _raw(tensor: Any) -> np.ndarray:
     """A tensor's own values and dtype, for fingerprints that must match what the grader sent."""
-    return _np_array(_to_numpy(_to(_detach(tensor), "cpu")), order="C")
+    return _np_array(_view(tensor), order="C")
 
 
 def _view(tensor: Any) -> np.ndarray:
     """A tensor's own values and dtype without a copy (unless it is not contiguous), to compare or hash now."""
-    return _contiguous(_to_numpy(_to(_detach(tensor), "cpu")))
+    values = host_array(tensor)
+    return _contiguous(values if values is not None else _to_numpy(_to(_detach(tensor), "cpu")))
 
 
 def _digests(args: list[Any], case: dict, ci: int, arrays: dict) -> list[str | None]:

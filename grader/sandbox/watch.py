@@ -44,6 +44,8 @@ import torch
 import torch.autograd.forward_ad as _forward_ad
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from grader.sandbox.memory import as_tensor, host_array, snapshot
+
 _TB = torch._C.TensorBase
 _Tensor = torch.Tensor
 _type = type
@@ -69,8 +71,6 @@ _clone = _TB.clone
 _shape: Any = _TB.__dict__["shape"].__get__
 _dtype: Any = _TB.__dict__["dtype"].__get__
 _version: Any = _TB.__dict__["_version"].__get__
-_to_numpy = _TB.numpy
-_NUMPY_FLOATS = frozenset({torch.float16, torch.float32, torch.float64})
 
 SMALL_STEP = 1e-2
 CLOSE = 1e-3
@@ -242,10 +242,10 @@ class IntegrityWatch(TorchDispatchMode):
         self.findings: set[str] = set()
         self.counts = {"forward": 0, "backward": 0}
         self._phase: str | None = None
-        self._inputs: list[torch.Tensor] = []
+        self._inputs: list[Original] = []
         self._made: dict[tuple[Any, ...], tuple[Any, list[Any]]] = {}
         self._forward_ops: set[Any] = set()
-        self._output: torch.Tensor | None = None
+        self._output: np.ndarray | torch.Tensor | None = None
         self._calls: dict[tuple[Any, ...], list[tuple[list[Any], list[int | None]]]] = {}
         self._seen: dict[tuple[Any, ...], int] = {}
         self._units: set[tuple[int, int]] = set()
@@ -259,7 +259,7 @@ class IntegrityWatch(TorchDispatchMode):
         episodes of the training check and the finite-difference probes, whose cases have had the full ones.
         Only the full checks look at the inputs (for stacked copies), so only they keep a copy.
         """
-        self._inputs = [_clone(_detach(t)) for t in inputs if _floating(t)] if not light else []
+        self._inputs = [_original(t) for t in inputs if _floating(t)] if not light else []
         self._made = {}
         self._forward_ops = set()
         self._output = None
@@ -271,7 +271,7 @@ class IntegrityWatch(TorchDispatchMode):
 
     def forward_output(self, output: Any) -> None:
         """The tensor the forward returned: subtracting it from a value close to it is a difference quotient."""
-        self._output = _reshape(_clone(_detach(output)), (-1,)) if _floating(output) else None
+        self._output = _kept(output) if _floating(output) else None
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
@@ -442,7 +442,7 @@ class IntegrityWatch(TorchDispatchMode):
     def _close_to_forward(self, operands: list[torch.Tensor], made: list[Any]) -> None:
         """``alt(x + h) - y``: one side holds exactly the forward's output values, the other is within 0.1%
         of it, by more than rounding: the forward's value at a stepped point, computed another way."""
-        output = self._output
+        output = None if self._output is None else as_tensor(self._output)
         a, b = operands
         if output is None or _numel(a) != _numel(output) or _numel(b) != _numel(output):
             return
@@ -470,17 +470,22 @@ class IntegrityWatch(TorchDispatchMode):
             if seen in self._stack_checked:
                 continue  # the same values as a leaf of an earlier operation of this episode
             self._stack_checked.add(seen)
-            size = _numel(tensor)
+            size, dtype = _numel(tensor), _dtype(tensor)
+            stacks = [(original, size // original[2]) for original in self._inputs
+                      if original[1] == dtype and 2 <= size // original[2] <= MAX_ROWS]
+            if not stacks:
+                continue  # too small, too large or of another dtype to hold two copies of any input
             flat = _reshape(tensor, (-1,))
-            for original in self._inputs:
-                n = _numel(original)
-                k = size // n
-                if k < 2 or k > MAX_ROWS or _dtype(tensor) != _dtype(original):
-                    continue
-                base = _reshape(original, (1, n))
+            values = host_array(flat)  # None: a dtype or device numpy cannot read, screened by torch instead
+            for (values_in, _, n, head), k in stacks:
+                units = probe and k == n
                 for offset in {0, size - k * n}:
+                    if values is not None and head is not None and not units \
+                            and not _screen(values, offset, k, n, head):
+                        continue  # no row can be a step of this input: the full test would find none
                     rows = _reshape(flat[offset:offset + k * n], (k, n))
-                    if _stepped_rows(rows, base) >= 2 or probe and k == n and _unit_rows(rows) >= 2:
+                    original = _reshape(as_tensor(values_in), (1, n))
+                    if _stepped_rows(rows, original) >= 2 or units and _unit_rows(rows) >= 2:
                         self.findings.add(FINITE_DIFFERENCES)
                         return
 
@@ -503,15 +508,43 @@ def _unit_rows(rows: torch.Tensor) -> int:
     return distinct if distinct == rows.shape[0] else 0
 
 
-def _screen(rows: np.ndarray, original: np.ndarray) -> bool:
-    """The first test of :func:`_stepped_rows` in numpy, the same arithmetic in the same dtype (a dozen small
-    operations cost ~1 µs each here, ~5 µs each in torch): could any row be a step of ``original``?"""
-    kind = rows.dtype.type
-    scale = kind(np.max(np.abs(original)))
-    first, second = rows[:, 0] - original[:, 0], rows[:, 1] - original[:, 1]
+Head = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+Original = tuple[np.ndarray | torch.Tensor, torch.dtype, int, Head | None]
+
+
+def _kept(tensor: torch.Tensor) -> np.ndarray | torch.Tensor:
+    """A flat copy of the tensor's values now: read from its memory (:mod:`grader.sandbox.memory`), which is no
+    tensor operation, or through torch for what numpy cannot hold (bfloat16)."""
+    values = snapshot(tensor)
+    return values if values is not None else _reshape(_clone(_detach(tensor)), (-1,))
+
+
+def _original(tensor: torch.Tensor) -> Original:
+    """A forward input as the stacked-copies test needs it: its values, dtype, size and :func:`_head`."""
+    values = _kept(tensor)
+    return values, _dtype(tensor), _numel(tensor), _head(values) if _type(values) is np.ndarray else None
+
+
+def _head(values: np.ndarray) -> Head | None:
+    """What :func:`_screen` needs of a forward input (flat, in numpy), worked out once per episode: its first two
+    elements and the small-step limit, as numpy scalars of its dtype."""
+    kind = values.dtype.type
+    scale = kind(np.max(np.abs(values)))
+    return values[0], values[1], kind(SMALL_STEP * float(scale)) if scale > 0 else None
+
+
+def _screen(flat: np.ndarray, offset: int, k: int, n: int, head: Head) -> bool:
+    """The first test of :func:`_stepped_rows`, in numpy on two strided columns, in the same dtype: could any
+    of the ``k`` rows of ``n`` elements from ``offset`` be a step of the input whose :func:`_head` is given?
+
+    A row's first two differences from the input, ``d₀`` and ``d₁``, rule it out unless one is zero (one
+    element moved), they are equal (the same number everywhere) or ``|d₀|`` is within the small-step limit.
+    Half a dozen operations on views, ~1 µs each, where slicing the rows in torch costs ~5 µs per operation."""
+    first = flat[offset:offset + k * n:n] - head[0]
+    second = flat[offset + 1:offset + k * n:n] - head[1]
     maybe = (first == 0) | (second == 0) | (first == second)
-    if scale > 0:
-        maybe |= np.abs(first) <= kind(SMALL_STEP * float(scale))
+    if head[2] is not None:
+        maybe |= np.abs(first) <= head[2]
     return bool(maybe.any())
 
 
@@ -521,10 +554,9 @@ def _stepped_rows(rows: torch.Tensor, original: torch.Tensor) -> int:
 
     A row's first two differences ``d₀, d₁`` already rule most rows out: a step of one element leaves one of
     them zero, the same number everywhere makes them equal, a small step makes ``d₀`` small. Only the rows
-    that pass this screen are compared in full, so a large honest tensor costs two columns, not every element.
+    that pass this screen are compared in full, so a large honest tensor costs two columns, not every element
+    (:func:`_screen` does the same first test before the rows are even sliced).
     """
-    if _dtype(rows) in _NUMPY_FLOATS and not _screen(_to_numpy(_detach(rows)), _to_numpy(_detach(original))):
-        return 0
     scale = float(_amax(_abs(original)))
     head = _sub(rows[:, :2], original[:, :2])
     first, second = head[:, 0], head[:, 1]

@@ -1,0 +1,85 @@
+"""A CPU tensor's values as a numpy array read straight from its memory, without a tensor operation.
+
+In the sandbox child the integrity watch (:mod:`grader.sandbox.watch`) sees every tensor operation, the
+grader's own included: it stays on between the student's phases, since a finalizer of the student's could
+run there. Reading a tensor the usual way is an operation (``tensor.numpy()`` and ``tensor.data`` both run
+``aten.detach``), and each one crosses into the watch's Python handler at ~12 µs, so the grader's reads of
+inputs, outputs and gradients were three quarters of everything the watch saw. Read here instead, from the
+tensor's address, shape and strides (metadata, no operation), they cost what the copy costs.
+
+Only an exact ``torch.Tensor`` on the CPU, strided, of a float dtype numpy has, with no lazy negation, is read
+this way; anything else returns ``None`` and the caller reads it through torch as before. The array aliases
+the tensor's memory: it is read-only, and the caller copies what it keeps while the tensor is alive.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+import torch
+
+_TB = torch._C.TensorBase
+_Tensor = torch.Tensor
+_type = type
+_strided = torch.strided
+_data_ptr = _TB.data_ptr
+_stride = _TB.stride
+_numel = _TB.numel
+_is_neg = _TB.is_neg
+_shape: Any = _TB.__dict__["shape"].__get__
+_dtype: Any = _TB.__dict__["dtype"].__get__
+_is_cpu: Any = _TB.__dict__["is_cpu"].__get__
+_layout: Any = _TB.__dict__["layout"].__get__
+_from_numpy = torch.from_numpy
+_ndarray = np.ndarray
+_NUMPY: dict[torch.dtype, np.dtype[Any]] = {torch.float64: np.dtype(np.float64), torch.float32: np.dtype(np.float32),
+                                            torch.float16: np.dtype(np.float16)}
+_BLOCKS: dict[int, Any] = {}  # ctypes array types by length in bytes: making one costs ~10 µs
+
+
+def host_array(tensor: Any) -> np.ndarray | None:
+    """The tensor's values in place, as a read-only numpy array of its dtype and shape, or ``None``.
+
+    The memory an element ``(i₀, i₁, …)`` sits at is ``address + Σ iₖ·strideₖ`` (in elements), so the array
+    spans ``1 + Σ (sizeₖ − 1)·strideₖ`` elements from the address (torch's strides are never negative); an
+    expanded view (stride 0) reads one element many times, as the tensor does. About 5 µs, where reading it
+    through torch inside the watch costs ~20 µs (two ``aten.detach`` through its handler).
+    """
+    if _type(tensor) is not _Tensor:
+        return None
+    kind = _NUMPY.get(_dtype(tensor))
+    if kind is None or not _is_cpu(tensor) or _layout(tensor) is not _strided or _is_neg(tensor):
+        return None
+    shape = _shape(tensor)
+    if _numel(tensor) == 0:
+        values = np.empty(tuple(shape), kind)
+        values.flags.writeable = False
+        return values
+    strides = _stride(tensor)
+    span = 1
+    for size, step in zip(shape, strides, strict=True):
+        span += (size - 1) * step
+    width = kind.itemsize
+    block = _BLOCKS.get(span * width)
+    if block is None:
+        if len(_BLOCKS) >= 512:
+            _BLOCKS.clear()
+        block = _BLOCKS[span * width] = ctypes.c_char * (span * width)
+    memory: Any = block.from_address(_data_ptr(tensor))
+    values = _ndarray(tuple(shape), kind, memory, 0,
+                      tuple([step * width for step in strides]))
+    values.flags.writeable = False
+    return values
+
+
+def snapshot(tensor: Any) -> np.ndarray | None:
+    """A copy of the tensor's values now, flat and C-ordered (``None``: read it through torch)."""
+    values = host_array(tensor)
+    return None if values is None else np.array(values, order="C").reshape(-1)
+
+
+def as_tensor(values: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """A snapshot as a tensor (sharing its memory); a tensor as it is."""
+    return _from_numpy(values) if isinstance(values, np.ndarray) else values
