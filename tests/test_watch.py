@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader.sandbox.watch import SMALL_STEP, _head, _screen
+from grader.sandbox.watch import SMALL_STEP, Stacks, _original
 
 
 def _torch_screen(rows: torch.Tensor, original: torch.Tensor) -> bool:
@@ -21,10 +21,12 @@ def _torch_screen(rows: torch.Tensor, original: torch.Tensor) -> bool:
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
 def test_the_numpy_screen_of_stacked_rows_decides_as_torch_does(dtype: torch.dtype) -> None:
     """Random rows, and rows built to sit on each edge of the screen: a zero or equal first difference, a first
-    difference at the small-step limit (just inside and just outside, after rounding to the dtype), NaN."""
+    difference at the small-step limit (just inside and just outside, after rounding to the dtype), NaN. The
+    rows sit in a longer flat tensor after a few other elements, as the watch meets them; the screen of every
+    way they could be stacked there is one gather, which must keep this way exactly when torch's test passes."""
     gen = torch.Generator().manual_seed(0)
     for trial in range(300):
-        n, k = 2 + trial % 5, 1 + trial % 4
+        n, k, pad = 2 + trial % 5, 2 + trial % 3, trial % 2
         original = torch.randn(1, n, generator=gen, dtype=torch.float64).to(dtype)
         rows = torch.randn(k, n, generator=gen, dtype=torch.float64).to(dtype) * 3
         edge = trial % 7
@@ -41,11 +43,10 @@ def test_the_numpy_screen_of_stacked_rows_decides_as_torch_does(dtype: torch.dty
         elif edge == 6:
             original[0, :] = 0
         want = _torch_screen(rows, original)
-        head = _head(original.reshape(-1).numpy())
-        assert head is not None
-        # the rows as the watch meets them: inside a longer flat tensor, from an offset
-        flat = torch.cat([rows.new_full((trial % 3,), 7.0), rows.reshape(-1)]).numpy()
-        assert _screen(flat, trial % 3, k, n, head) == want, (trial, rows, original)
+        flat = torch.cat([rows.new_full((pad,), 7.0), rows.reshape(-1)])
+        stacks = Stacks([_original(original.reshape(-1))], dtype, flat.numel())
+        kept = {offset for _, _, _, offset in stacks.candidates(flat.numpy(), probe=False)}
+        assert (pad in kept) == want, (trial, rows, original)
 
 
 def _layouts(dtype: torch.dtype) -> list[torch.Tensor]:
@@ -83,3 +84,22 @@ def test_what_numpy_cannot_read_from_memory_is_left_to_torch() -> None:
     for tensor in (x.to(torch.bfloat16), torch.arange(3), torch.empty(3, device="meta"), torch._neg_view(x),
                    x.as_subclass(Mine), 2.0):
         assert host_array(tensor) is None
+
+
+def test_stacked_copies_are_found_after_an_episode_of_other_inputs_of_the_same_size() -> None:
+    """The ways to stack copies are kept while a case's calls repeat the same inputs; inputs of the same size but
+    other values (the next case) must be screened with their own first elements, not the last case's."""
+    from grader.sandbox.watch import FINITE_DIFFERENCES, IntegrityWatch
+
+    watch = IntegrityWatch()
+    gen = torch.Generator().manual_seed(3)
+    for _case in range(3):
+        x = torch.randn(6, dtype=torch.float64, generator=gen) * 4
+        for _call in range(2):
+            watch.findings = set()
+            watch.episode([x.clone()])
+            with torch.no_grad(), watch.active(), watch.phase("backward"):
+                (x + 1.0) * 3.0  # honest work on tensors of other sizes
+                stacked = torch.stack([x + 1e-4, x - 1e-4])  # f(x ± h) in one call
+                torch.sin(stacked)
+            assert watch.findings == {FINITE_DIFFERENCES}

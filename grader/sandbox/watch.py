@@ -250,6 +250,7 @@ class IntegrityWatch(TorchDispatchMode):
         self._seen: dict[tuple[Any, ...], int] = {}
         self._units: set[tuple[int, int]] = set()
         self._stack_checked: set[tuple[Any, ...]] = set()
+        self._stacks: dict[tuple[Any, int], Stacks] = {}
         self._full = False
 
     def episode(self, inputs: Sequence[Any], light: bool = False) -> None:
@@ -259,7 +260,10 @@ class IntegrityWatch(TorchDispatchMode):
         episodes of the training check and the finite-difference probes, whose cases have had the full ones.
         Only the full checks look at the inputs (for stacked copies), so only they keep a copy.
         """
-        self._inputs = [_original(t) for t in inputs if _floating(t)] if not light else []
+        inputs = [_original(t) for t in inputs if _floating(t)] if not light else []
+        if not _same_originals(inputs, self._inputs):
+            self._stacks = {}  # the ways to stack copies of these inputs, kept while a case's calls repeat them
+        self._inputs = inputs
         self._made = {}
         self._forward_ops = set()
         self._output = None
@@ -471,23 +475,21 @@ class IntegrityWatch(TorchDispatchMode):
                 continue  # the same values as a leaf of an earlier operation of this episode
             self._stack_checked.add(seen)
             size, dtype = _numel(tensor), _dtype(tensor)
-            stacks = [(original, size // original[2]) for original in self._inputs
-                      if original[1] == dtype and 2 <= size // original[2] <= MAX_ROWS]
-            if not stacks:
+            stacks = self._stacks.get((dtype, size))
+            if stacks is None:
+                stacks = self._stacks[(dtype, size)] = Stacks(self._inputs, dtype, size)
+            if not stacks.ways:
                 continue  # too small, too large or of another dtype to hold two copies of any input
-            flat = _reshape(tensor, (-1,))
-            values = host_array(flat)  # None: a dtype or device numpy cannot read, screened by torch instead
-            for (values_in, _, n, head), k in stacks:
-                units = probe and k == n
-                for offset in {0, size - k * n}:
-                    if values is not None and head is not None and not units \
-                            and not _screen(values, offset, k, n, head):
-                        continue  # no row can be a step of this input: the full test would find none
-                    rows = _reshape(flat[offset:offset + k * n], (k, n))
-                    original = _reshape(as_tensor(values_in), (1, n))
-                    if _stepped_rows(rows, original) >= 2 or units and _unit_rows(rows) >= 2:
-                        self.findings.add(FINITE_DIFFERENCES)
-                        return
+            values = host_array(tensor)  # None: a dtype or device numpy cannot read, screened by torch instead
+            flat = None
+            for values_in, k, n, offset in stacks.candidates(None if values is None else values.reshape(-1), probe):
+                if flat is None:
+                    flat = _reshape(tensor, (-1,))
+                rows = _reshape(flat[offset:offset + k * n], (k, n))
+                original = _reshape(as_tensor(values_in), (1, n))
+                if _stepped_rows(rows, original) >= 2 or probe and k == n and _unit_rows(rows) >= 2:
+                    self.findings.add(FINITE_DIFFERENCES)
+                    return
 
 
 def _unit_position(tensor: torch.Tensor) -> int | None:
@@ -525,6 +527,13 @@ def _original(tensor: torch.Tensor) -> Original:
     return values, _dtype(tensor), _numel(tensor), _head(values) if _type(values) is np.ndarray else None
 
 
+def _same_originals(new: list[Original], old: list[Original]) -> bool:
+    """The same inputs, value for value (bit for bit), dtype and size: the next call of a case, on fresh copies."""
+    return len(new) == len(old) and all(
+        a[1] == b[1] and a[2] == b[2] and _type(a[0]) is np.ndarray and _type(b[0]) is np.ndarray
+        and a[0].tobytes() == b[0].tobytes() for a, b in zip(new, old, strict=True))
+
+
 def _head(values: np.ndarray) -> Head | None:
     """What :func:`_screen` needs of a forward input (flat, in numpy), worked out once per episode: its first two
     elements and the small-step limit, as numpy scalars of its dtype."""
@@ -533,19 +542,72 @@ def _head(values: np.ndarray) -> Head | None:
     return values[0], values[1], kind(SMALL_STEP * float(scale)) if scale > 0 else None
 
 
-def _screen(flat: np.ndarray, offset: int, k: int, n: int, head: Head) -> bool:
-    """The first test of :func:`_stepped_rows`, in numpy on two strided columns, in the same dtype: could any
-    of the ``k`` rows of ``n`` elements from ``offset`` be a step of the input whose :func:`_head` is given?
+class Stacks:
+    """The ways a tensor of one size and dtype could hold ``k ≥ 2`` copies of a forward input of ``n`` elements,
+    rows of ``n`` from offset 0 or from the end, and the first test of :func:`_stepped_rows` for all of them at
+    once, in numpy, in the tensor's dtype.
 
-    A row's first two differences from the input, ``d₀`` and ``d₁``, rule it out unless one is zero (one
-    element moved), they are equal (the same number everywhere) or ``|d₀|`` is within the small-step limit.
-    Half a dozen operations on views, ~1 µs each, where slicing the rows in torch costs ~5 µs per operation."""
-    first = flat[offset:offset + k * n:n] - head[0]
-    second = flat[offset + 1:offset + k * n:n] - head[1]
-    maybe = (first == 0) | (second == 0) | (first == second)
-    if head[2] is not None:
-        maybe |= np.abs(first) <= head[2]
-    return bool(maybe.any())
+    A row's first two differences from the input, ``d₀`` and ``d₁``, rule it out unless one is zero (one element
+    moved), they are equal (the same number everywhere) or ``|d₀|`` is within the small-step limit. The first
+    two elements of every row of every way are gathered with one index, so a tensor costs a handful of numpy
+    operations (~1 µs each) whatever the number of inputs, where slicing each way's rows in torch cost ~5 µs
+    per operation. Built once per size and dtype in an episode.
+    """
+
+    def __init__(self, inputs: list[Original], dtype: torch.dtype, size: int) -> None:
+        self.ways: list[tuple[np.ndarray | torch.Tensor, int, int, int]] = []
+        heads: list[Head | None] = []
+        for values, kind, n, head in inputs:
+            k = size // n
+            if kind == dtype and 2 <= k <= MAX_ROWS:
+                for offset in sorted({0, size - k * n}):
+                    self.ways.append((values, k, n, offset))
+                    heads.append(head)
+        self._screened = [i for i, head in enumerate(heads) if head is not None]
+        if not self._screened:
+            return
+        firsts, x0, x1, limits, ends = [], [], [], [], []
+        for i in self._screened:
+            _, k, n, offset = self.ways[i]
+            head = heads[i]
+            assert head is not None
+            firsts.append(offset + n * np.arange(k))
+            x0.append(np.full(k, head[0]))
+            x1.append(np.full(k, head[1]))
+            limits.append(np.full(k, head[2] if head[2] is not None else -np.inf, dtype=head[0].dtype))
+            ends.append(sum(len(f) for f in firsts))
+        self._first = np.concatenate(firsts)
+        self._second = self._first + 1
+        self._x0, self._x1, self._limit = np.concatenate(x0), np.concatenate(x1), np.concatenate(limits)
+        self._ends = ends
+
+    def candidates(self, flat: np.ndarray | None, probe: bool) -> list[tuple[np.ndarray | torch.Tensor, int, int, int]]:
+        """The ways whose rows must be tested in full: those some row of which passes the screen, every way
+        numpy cannot screen (``flat`` is ``None``, or the input's dtype has no numpy twin), and, for a ``probe``
+        (an operation of the forward's run in the backward), every way with as many rows as columns (an identity
+        matrix of unit probes is no step of the input)."""
+        keep = set(range(len(self.ways))) - set(self._screened) if flat is not None else set(range(len(self.ways)))
+        if probe:
+            keep |= {i for i, (_, k, n, _) in enumerate(self.ways) if k == n}
+        if flat is not None and self._screened:
+            maybe = _screen(flat, self._first, self._second, self._x0, self._x1, self._limit)
+            if maybe.any():
+                start = 0
+                for i, end in zip(self._screened, self._ends, strict=True):
+                    if maybe[start:end].any():
+                        keep.add(i)
+                    start = end
+        return [self.ways[i] for i in sorted(keep)]
+
+
+def _screen(flat: np.ndarray, first: np.ndarray, second: np.ndarray, x0: np.ndarray, x1: np.ndarray,
+            limit: np.ndarray) -> np.ndarray:
+    """Which rows could be a step (see :class:`Stacks`): ``first``, ``second`` index each row's first two elements
+    in ``flat``; ``x0``, ``x1`` are the input's first two elements and ``limit`` its small-step limit (``-inf``
+    for an input of zeros, which has none), one per row."""
+    d0 = flat[first] - x0
+    d1 = flat[second] - x1
+    return (d0 == 0) | (d1 == 0) | (d0 == d1) | (np.abs(d0) <= limit)
 
 
 def _stepped_rows(rows: torch.Tensor, original: torch.Tensor) -> int:
