@@ -26,17 +26,14 @@ def test_header_only_message():
     assert decode(encode({"ok": True}), 1 << 10) == ({"ok": True}, {})
 
 
-def _handmade(header: dict, **members: np.ndarray) -> bytes:
+def _handmade(header: dict, body: bytes = b"") -> bytes:
     """A message as a hostile child could write it, bypassing encode's own checks."""
-    buf = io.BytesIO()
-    np.savez(buf, **members)
     head = json.dumps(header).encode()
-    return struct.pack(">I", len(head)) + head + buf.getvalue()
+    return struct.pack(">I", len(head)) + head + body
 
 
 def test_object_arrays_are_refused_without_unpickling():
-    blob = _handmade({"arrays": {"evil": ["|O", [1], 0]}, "groups": {"|O": "g0"}},
-                     g0=np.array([{"a": 1}], dtype=object))
+    blob = _handmade({"arrays": {"evil": ["|O", [1], 0]}, "groups": [["|O", 1]]}, b"\0" * 8)
     with pytest.raises(ProtocolError, match="bad arrays"):
         decode(blob, 1 << 20)
 
@@ -44,16 +41,43 @@ def test_object_arrays_are_refused_without_unpickling():
 def test_string_arrays_are_refused():
     with pytest.raises(ProtocolError, match="non-numeric dtype"):
         encode({}, {"s": np.array(["a", "b"])})
-    blob = _handmade({"arrays": {"s": ["<U1", [2], 0]}, "groups": {"<U1": "g0"}}, g0=np.array(["a", "b"]))
-    with pytest.raises(ProtocolError, match="is not"):
+    blob = _handmade({"arrays": {"s": ["<U1", [2], 0]}, "groups": [["<U1", 2]]}, b"a\0\0\0b\0\0\0")
+    with pytest.raises(ProtocolError, match="not a plain numeric array"):
         decode(blob, 1 << 20)
 
 
-@pytest.mark.parametrize("entry", [["<f8", [5], 0], ["<f8", [2], 2], ["<f8", [-1], 0], ["<i8", [1], 0], "junk"])
+@pytest.mark.parametrize("entry", [["<f8", [5], 0], ["<f8", [2], 2], ["<f8", [-1], 0], ["<i8", [1], 0], "junk",
+                                   [["<f8"], [1], 0]])
 def test_index_entries_outside_their_group_are_refused(entry):
-    blob = _handmade({"arrays": {"x": entry}, "groups": {"<f8": "g0"}}, g0=np.zeros(3))
+    blob = _handmade({"arrays": {"x": entry}, "groups": [["<f8", 3]]}, np.zeros(3).tobytes())
     with pytest.raises(ProtocolError):
         decode(blob, 1 << 20)
+
+
+@pytest.mark.parametrize(("groups", "body", "reason"), [
+    ([["<f8", 4]], np.zeros(3).tobytes(), "longer than the message"),
+    ([["<f8", 3]], np.zeros(4).tobytes(), "8 bytes after the last group"),
+    ([["<f8", -1]], b"", "longer than the message"),
+    ({"<f8": "g0"}, np.zeros(3).tobytes(), "not a list"),
+    ([["f8", 3]], np.zeros(3).tobytes(), "not a plain numeric array"),
+    ([["<f8", 3], ["<f8", 3]], np.zeros(6).tobytes(), "not a plain numeric array"),
+    ([["i4,i4", 1]], b"\0" * 8, "not a plain numeric array"),
+    ([["no such dtype", 1]], b"\0" * 8, "bad arrays"),
+    ([["<f8"]], b"", "bad arrays"),
+])
+def test_groups_that_do_not_fill_the_message_exactly_are_refused(groups, body, reason):
+    with pytest.raises(ProtocolError, match=reason):
+        decode(_handmade({"arrays": {}, "groups": groups}, body), 1 << 20)
+
+
+def test_decoded_arrays_are_aligned_and_writable_copies():
+    sent = {"a": np.arange(3, dtype=np.uint8), "b": np.arange(5.0), "c": np.arange(2, dtype=np.int32)}
+    blob = encode({}, sent)
+    _, back = decode(blob, 1 << 20)
+    for name, array in back.items():
+        assert array.flags.aligned and array.flags.writeable, name
+        array[...] = 0
+    assert np.array_equal(decode(blob, 1 << 20)[1]["b"], sent["b"])  # the message itself is untouched
 
 
 def test_many_arrays_of_several_dtypes_round_trip():

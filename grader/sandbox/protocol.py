@@ -1,8 +1,8 @@
 """The wire format between the grader, the sandbox server and the child.
 
-A message is a JSON header plus named arrays. Arrays travel as an uncompressed ``.npz`` and are always
-loaded with ``allow_pickle=False``: nothing that untrusted code wrote is ever unpickled, and an object
-array is rejected. Frames on a pipe are an 8-byte big-endian length followed by the payload.
+A message is a JSON header plus named arrays. Arrays travel as raw bytes, one run per dtype, read back with
+``np.frombuffer`` after their dtype, length and bounds are checked: nothing that untrusted code wrote is ever
+unpickled, and an object or string dtype is rejected. Frames on a pipe are an 8-byte big-endian length followed by the payload.
 
 Large arrays may instead lie in a shared-memory segment (:mod:`grader.sandbox.segment`): the header's
 ``"shared"`` entry then names the segment's key and indexes its arrays, and :func:`decode` hands both to the
@@ -12,8 +12,8 @@ reader the caller gives it for the segment that came with the message.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import math
 import struct
 from collections.abc import Callable
 from typing import IO, Any
@@ -37,17 +37,21 @@ def digest(array: np.ndarray) -> str:
 
 
 _INDEX = "arrays"
+_GROUPS = "groups"
 _SHARED = "shared"
+_ALIGN = 8
 KINDS = "biuf"
 
 
 def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None,
            shared: tuple[str, dict[str, list[Any]]] | None = None) -> bytes:
-    """A message: the header, then the arrays packed into one ``.npz`` member per dtype.
+    """A message: the header, then the arrays' raw bytes, concatenated by dtype into one *group* each.
 
-    A job holds a hundred small arrays, and ``.npz`` pays a zip entry and a format header for each, so arrays
-    of one dtype are concatenated and the header's ``"arrays"`` index says where each one lies. ``shared``:
-    the key and index of the arrays already written to the segment that travels with this message.
+    A job holds a hundred small arrays, so arrays of one dtype are laid end to end and the header's ``"arrays"``
+    index says where each one lies; its ``"groups"`` list gives each group's dtype and length in elements, in
+    the order they follow the header. The header is padded with spaces so that every group starts on an
+    8-byte boundary. ``shared``: the key and index of the arrays already written to the segment that travels
+    with this message.
     """
     if shared is not None:
         header = {**header, _SHARED: [shared[0], shared[1]]}
@@ -62,21 +66,26 @@ def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None,
         index[name] = [code, list(arr.shape), sizes.get(code, 0)]
         groups.setdefault(code, []).append(arr.reshape(-1))
         sizes[code] = sizes.get(code, 0) + arr.size
-    head = json.dumps({**header, _INDEX: index}, allow_nan=True).encode("utf-8")
-    buf = io.BytesIO()
-    if groups:
-        packed = {f"g{i}": np.concatenate(parts) for i, parts in enumerate(groups.values())}
-        np.savez(buf, **packed)  # type: ignore[arg-type]
-        index_codes = {code: f"g{i}" for i, code in enumerate(groups)}
-        head = json.dumps({**header, _INDEX: index, "groups": index_codes}, allow_nan=True).encode("utf-8")
-    return _HDR.pack(len(head)) + head + buf.getvalue()
+    if not groups:
+        head = json.dumps({**header, _INDEX: index}, allow_nan=True).encode("utf-8")
+        return _HDR.pack(len(head)) + head
+    head = json.dumps({**header, _INDEX: index, _GROUPS: [[code, sizes[code]] for code in groups]},
+                      allow_nan=True).encode("utf-8")
+    head += b" " * (-(_HDR.size + len(head)) % _ALIGN)
+    body = []
+    for parts in groups.values():
+        data = b"".join(part.tobytes() for part in parts)
+        body.append(data + b"\0" * (-len(data) % _ALIGN))
+    return b"".join([_HDR.pack(len(head)), head, *body])
 
 
 def decode(blob: bytes, max_bytes: int, shared: Callable[[Any, Any], dict[str, np.ndarray]] | None = None
            ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Parse a message; raise :class:`ProtocolError` on anything but a JSON object and numeric arrays.
 
-    ``shared`` reads the segment that came with the message, given the key and index the header names
+    The groups are read with ``np.frombuffer`` from one writable copy of the bytes after the header: no array
+    is ever unpickled, and their lengths and padding must add up to exactly the bytes that came. ``shared``
+    reads the segment that came with the message, given the key and index the header names
     (:func:`grader.sandbox.segment.reader`); a header that names a segment when none came is refused.
     """
     if len(blob) > max_bytes:
@@ -91,17 +100,10 @@ def decode(blob: bytes, max_bytes: int, shared: Callable[[Any, Any], dict[str, n
     if not isinstance(header, dict):
         raise ProtocolError("header is not an object")
     index = header.pop(_INDEX, {})
-    codes = header.pop("groups", {})
+    listed = header.pop(_GROUPS, [])
     segment = header.pop(_SHARED, None)
-    rest = blob[_HDR.size + head_len:]
-    packed: dict[str, np.ndarray] = {}
-    if rest:
-        try:
-            with np.load(io.BytesIO(rest), allow_pickle=False) as npz:
-                packed = {name: npz[name] for name in npz.files}
-        except (ValueError, OSError, EOFError) as exc:
-            raise ProtocolError(f"bad arrays: {exc}") from None
-    arrays = _unpack(index, codes, packed)
+    packed = _groups(listed, bytearray(blob[_HDR.size + head_len:]))
+    arrays = _unpack(index, packed)
     if segment is not None:
         if shared is None:
             raise ProtocolError("the message names a shared segment, but none came with it")
@@ -114,22 +116,45 @@ def decode(blob: bytes, max_bytes: int, shared: Callable[[Any, Any], dict[str, n
     return header, arrays
 
 
-def _unpack(index: Any, codes: Any, packed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _groups(listed: Any, rest: bytearray) -> dict[str, np.ndarray]:
+    """The groups the header lists, as flat arrays over ``rest``, which they (and their padding) must fill."""
+    if not isinstance(listed, list):
+        raise ProtocolError("bad arrays: the group list is not a list")
+    packed: dict[str, np.ndarray] = {}
+    offset = 0
+    for entry in listed:
+        try:
+            code, count = entry
+            kind = np.dtype(code) if isinstance(code, str) else None
+            count = int(count)
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError(f"bad arrays: group entry {entry!r}: {exc}") from None
+        if kind is None or kind.kind not in KINDS or kind.str != code or kind.hasobject or code in packed:
+            raise ProtocolError(f"bad arrays: group of dtype {code!r} is not a plain numeric array")
+        size = count * kind.itemsize
+        if count < 0 or offset + size > len(rest):
+            raise ProtocolError(f"bad arrays: group {code} is longer than the message")
+        packed[code] = np.frombuffer(rest, dtype=kind, count=count, offset=offset)
+        offset += size + (-size % _ALIGN)
+    if offset != len(rest):
+        raise ProtocolError(f"bad arrays: {len(rest) - offset} bytes after the last group")
+    return packed
+
+
+def _unpack(index: Any, packed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Views into the packed groups, each checked for dtype, shape and bounds."""
-    if not isinstance(index, dict) or not isinstance(codes, dict):
+    if not isinstance(index, dict):
         raise ProtocolError("bad array index")
     arrays: dict[str, np.ndarray] = {}
     for name, entry in index.items():
         try:
             code, shape, offset = entry
-            group = packed[codes[code]]
+            group = packed[code]
             shape = tuple(int(d) for d in shape)
-            size = int(np.prod(shape, dtype=np.int64))
+            size = math.prod(shape)  # Python integers: no overflow to make a huge shape look small
             offset = int(offset)
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"bad index entry for {name}: {exc}") from None
-        if group.dtype.str != code or group.dtype.kind not in KINDS or group.ndim != 1:
-            raise ProtocolError(f"array {name}: group dtype {group.dtype} is not {code}")
         if offset < 0 or min(shape, default=1) < 0 or offset + size > group.size:
             raise ProtocolError(f"array {name} lies outside its group")
         arrays[str(name)] = group[offset:offset + size].reshape(shape)

@@ -1,6 +1,6 @@
 """Shared-memory segments: the bulk arrays of a job and of its result, passed by file descriptor, not copied.
 
-A large case (a 10⁶-element input, its gradients) would otherwise be packed into an ``.npz``, written into a
+A large case (a 10⁶-element input, its gradients) would otherwise be packed into the message, written into a
 pipe, unpacked and packed again by the server, and unpacked once more by the grader. A segment is an
 anonymous memory file (``memfd_create``): it has no path, so no process can open it by name, not even one
 that sees ``/dev/shm`` or ``/proc``; a process reaches it only through a descriptor it was handed:
