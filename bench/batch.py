@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark of ``grade batch``: throughput against the naive way, per-submission overhead, and memory.
 
-Run with the project's interpreter: ``.venv/bin/python bench/batch.py`` (about 3 minutes on 2 cores).
+Run with the project's interpreter: ``.venv/bin/python bench/batch.py`` (about 10 minutes on 2 cores).
 Markdown tables go to stdout, progress notes to stderr. Everything is written under a temporary folder,
 with its own empty case cache (``$GRADER_CACHE``).
 
@@ -12,8 +12,12 @@ with its own empty case cache (``$GRADER_CACHE``).
    - naive: for each student a fresh ``python`` that imports torch, loads the student's module and runs
      ``torch.autograd.gradcheck`` on their ``Linear`` (one public-sized case), two processes at a time;
    - ours: ``grade batch CLASS --out DIR --exercise ex04 --jobs 2 --lms all`` as one command (so its start-up,
-     the sandbox zygote's torch import, the reference cases and every output file are counted), first with an
-     empty case cache, then again with ``--force`` (the cache warm, as on any later run).
+     the sandbox zygote's torch import, the reference cases and every output file are counted), once with an
+     empty case cache, then with ``--force`` (the cache warm, as on any later run).
+
+   The naive class and our three classes are timed in ``--rounds`` (3) rounds, one after the other, and each
+   speedup is the median of the rounds' own ratios: the machine's speed drifts over minutes, so a naive time
+   taken once at the start would count the drift for or against us.
 
    Ours does more per student: MatMul and Linear, two public and two hidden cases each, three checks per input.
 2. **Overhead.** The same class through the API (:func:`grader.batch.runner.grade_class`, two workers):
@@ -107,41 +111,58 @@ def ours(folder: Path, out: Path, jobs: int, force: bool, extra: tuple[str, ...]
     return time.perf_counter() - started
 
 
-def throughput(work: Path, students: int, jobs: int, scales: list[int]) -> None:
+def throughput(work: Path, students: int, jobs: int, scales: list[int], rounds: int) -> None:
+    """The naive way and ours, in ``rounds`` rounds: each round times the naive class, then our 24, 96 and 240
+    (``--force``, warm cache), so every ratio pairs two measurements a minute apart. The machine's speed drifts
+    over minutes (a bare torch import takes 1.8 s at one hour and 3 s at another) and the two ways feel it
+    differently; a naive time taken once at the start would credit or blame us for the drift. Each ratio is the
+    median of the rounds' own ratios."""
     folder = work / "class"
     modules = make_class(folder, students)
     script = work / "naive.py"
     script.write_text(NAIVE)
-    note(f"naive: {students} fresh interpreters, {jobs} at a time ...")
-    naive_s = naive(modules, script, jobs)
+    sizes = [students * scale for scale in scales]
+    for big in sizes:
+        make_class(work / f"class-{big}", big)
     note("ours: grade batch, empty case cache ...")
     cold = ours(folder, work / "out", jobs, force=False)
-    note("ours: grade batch --force, warm case cache ...")
-    warm = ours(folder, work / "out", jobs, force=True)
-    larger = []
-    for scale in scales:
-        big = students * scale
-        make_class(work / f"class-{big}", big)
-        note(f"ours: grade batch on {big} students, warm case cache ...")
-        larger.append((big, ours(work / f"class-{big}", work / f"out-{big}", jobs, force=False)))
-    per_naive = naive_s / students
-    print(f"### Throughput: {jobs} at a time\n")
-    print("| way | students | wall time | per student | speedup |")
+    naive_s: list[float] = []
+    warm: list[float] = []
+    larger: dict[int, list[float]] = {big: [] for big in sizes}
+    for r in range(rounds):
+        note(f"round {r + 1} of {rounds}: naive, {students} fresh interpreters, {jobs} at a time ...")
+        naive_s.append(naive(modules, script, jobs))
+        note(f"round {r + 1} of {rounds}: grade batch --force on {students}, then {' and '.join(map(str, sizes))} ...")
+        warm.append(ours(folder, work / "out", jobs, force=True))
+        for big in sizes:
+            larger[big].append(ours(work / f"class-{big}", work / f"out-{big}", jobs, force=True))
+    per_naive = [t / students for t in naive_s]
+    median = statistics.median
+    print(f"### Throughput: {jobs} at a time, {rounds} rounds\n")
+    print("| way | students | wall time (median) | per student | speedup (median of the rounds) |")
     print("|---|---|---|---|---|")
-    print(f"| naive: fresh `python` + `gradcheck` per student | {students} | {naive_s:.1f} s | {per_naive:.3f} s | 1× |")
-    rows = [("`grade batch`, empty case cache", students, cold), ("`grade batch --force`, warm case cache", students, warm)]
-    rows += [("`grade batch`, warm case cache", big, seconds) for big, seconds in larger]
-    for label, n, seconds in rows:
-        print(f"| {label} | {n} | {seconds:.1f} s | {seconds / n:.3f} s | {per_naive * n / seconds:.1f}× |")
-    if larger:
-        big, seconds = larger[-1]
-        marginal = (seconds - warm) / (big - students)
-        print(f"| each additional student: naive / `grade batch` | | | {per_naive:.3f} s / {marginal:.3f} s | "
-              f"{per_naive / marginal:.1f}× |")
-    sizes = " and ".join(str(big) for big, _ in larger)
-    print(f"\nThe naive time for {sizes} students is the measured {students} scaled: each student is its own "
-          "process, so it is linear by construction. Our start-up (the sandbox zygote's torch import, the reference "
-          "cases, every class file) is paid once per run; the last line is the cost of one more student.\n")
+    print(f"| naive: fresh `python` + `gradcheck` per student | {students} | {median(naive_s):.1f} s | "
+          f"{median(per_naive):.3f} s | 1× |")
+    print(f"| `grade batch`, empty case cache (once, before the rounds) | {students} | {cold:.1f} s | "
+          f"{cold / students:.3f} s | {median(per_naive) * students / cold:.1f}× |")
+    rows = [("`grade batch --force`, warm case cache", students, warm)]
+    rows += [("`grade batch --force`, warm case cache", big, larger[big]) for big in sizes]
+    for label, n, times in rows:
+        ratio = median(p * n / t for p, t in zip(per_naive, times, strict=True))
+        print(f"| {label} | {n} | {median(times):.1f} s | {median(times) / n:.3f} s | {ratio:.1f}× |")
+    if sizes:
+        big = sizes[-1]
+        marginal = [(t - w) / (big - students) for t, w in zip(larger[big], warm, strict=True)]
+        ratio = median(p / m for p, m in zip(per_naive, marginal, strict=True))
+        print(f"| each additional student: naive / `grade batch` | | | {median(per_naive):.3f} s / "
+              f"{median(marginal):.3f} s | {ratio:.1f}× |")
+    print(f"\nRounds, naive per student: {', '.join(f'{p:.3f} s' for p in per_naive)}; ours on {students}: "
+          f"{', '.join(f'{t:.1f} s' for t in warm)}"
+          + "".join(f"; on {big}: {', '.join(f'{t:.1f} s' for t in larger[big])}" for big in sizes) + ".")
+    print(f"\nThe naive time for {' and '.join(map(str, sizes))} students is the measured {students} scaled: each "
+          "student is its own process, so it is linear by construction. Our start-up (the sandbox zygote's torch "
+          "import, the reference cases, every class file) is paid once per run; the last line is the cost of one "
+          "more student.\n")
 
 
 def dask_overhead(work: Path, students: int, jobs: int, repeats: int) -> None:
@@ -266,6 +287,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded at a time, both ways")
     parser.add_argument("--scale", type=int, nargs="+", default=[4, 10],
                         help="larger classes, each this many times --students (default: 96 and 240 students)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of naive-then-ours for the throughput table (ratios paired per round)")
     parser.add_argument("--dask-students", type=int, default=96, help="class size for the Dask row (0: skip)")
     parser.add_argument("--dask-repeats", type=int, default=3, help="interleaved runs each way for the Dask row")
     parser.add_argument("--only-dask", action="store_true", help="run only the Dask row")
@@ -278,7 +301,7 @@ def main() -> None:
         if args.only_dask:
             dask_overhead(work, args.dask_students, args.jobs, args.dask_repeats)
             return
-        throughput(work, args.students, args.jobs, args.scale)
+        throughput(work, args.students, args.jobs, args.scale, args.rounds)
         overhead(work, args.students, args.jobs)
         if args.dask_students:
             dask_overhead(work, args.dask_students, args.jobs, args.dask_repeats)
