@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+# Bound once, here, from torch._C.TensorBase, whose C methods no Python code can replace (the watch uses these too)
 _TB = torch._C.TensorBase
 _Tensor = torch.Tensor
 _type = type

@@ -44,11 +44,20 @@ import torch
 import torch.autograd.forward_ad as _forward_ad
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from grader.sandbox.memory import as_tensor, host_array, snapshot
+from grader.sandbox.memory import (
+    _TB,
+    _data_ptr,
+    _dtype,
+    _numel,
+    _shape,
+    _stride,
+    _Tensor,
+    _type,
+    as_tensor,
+    host_array,
+    snapshot,
+)
 
-_TB = torch._C.TensorBase
-_Tensor = torch.Tensor
-_type = type
 _isinstance = isinstance
 _is_grad_enabled = torch.is_grad_enabled
 _graph_task = torch._C._current_graph_task_id
@@ -61,15 +70,10 @@ _count_nonzero = torch.count_nonzero
 _reshape = torch.reshape
 _median = torch.median
 _unique = torch.unique
-_data_ptr = _TB.data_ptr
-_stride = _TB.stride
 _offset = _TB.storage_offset
-_numel = _TB.numel
 _is_complex = _TB.is_complex
 _detach = _TB.detach
 _clone = _TB.clone
-_shape: Any = _TB.__dict__["shape"].__get__
-_dtype: Any = _TB.__dict__["dtype"].__get__
 _version: Any = _TB.__dict__["_version"].__get__
 
 SMALL_STEP = 1e-2
