@@ -74,14 +74,17 @@ def test_reading_a_tensor_from_its_memory_gives_what_torch_reads(dtype: torch.dt
 
 
 def test_what_numpy_cannot_read_from_memory_is_left_to_torch() -> None:
-    """bfloat16 (no numpy dtype), integers, the meta device (no memory), a lazily negated view and a subclass."""
+    """A tensor whose storage was shrunk under it, bfloat16 (no numpy dtype), integers, the meta device (no memory),
+    a lazily negated view and a subclass."""
     from grader.sandbox.memory import host_array
 
     class Mine(torch.Tensor):
         pass
 
     x = torch.randn(3)
-    for tensor in (x.to(torch.bfloat16), torch.arange(3), torch.empty(3, device="meta"), torch._neg_view(x),
+    shrunk = torch.randn(1000, dtype=torch.float64)[10:]
+    shrunk.untyped_storage().resize_(16)  # its memory taken away under it: reading it would reach past the end
+    for tensor in (shrunk, x.to(torch.bfloat16), torch.arange(3), torch.empty(3, device="meta"), torch._neg_view(x),
                    x.as_subclass(Mine), 2.0):
         assert host_array(tensor) is None
 

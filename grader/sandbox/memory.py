@@ -27,6 +27,8 @@ _type = type
 _strided = torch.strided
 _data_ptr = _TB.data_ptr
 _stride = _TB.stride
+_offset = _TB.storage_offset
+_storage = _TB.untyped_storage
 _numel = _TB.numel
 _is_neg = _TB.is_neg
 _shape: Any = _TB.__dict__["shape"].__get__
@@ -63,6 +65,8 @@ def host_array(tensor: Any) -> np.ndarray | None:
     for size, step in zip(shape, strides, strict=True):
         span += (size - 1) * step
     width = kind.itemsize
+    if (_offset(tensor) + span) * width > _storage(tensor).nbytes() or _data_ptr(tensor) == 0:
+        return None  # a storage shrunk under its tensor (``untyped_storage().resize_(0)``): torch's read, not ours
     block = _BLOCKS.get(span * width)
     if block is None:
         if len(_BLOCKS) >= 512:
