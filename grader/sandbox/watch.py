@@ -49,6 +49,7 @@ from grader.sandbox.memory import (
     _data_ptr,
     _dtype,
     _numel,
+    _offset,
     _shape,
     _stride,
     _Tensor,
@@ -70,7 +71,6 @@ _count_nonzero = torch.count_nonzero
 _reshape = torch.reshape
 _median = torch.median
 _unique = torch.unique
-_offset = _TB.storage_offset
 _is_complex = _TB.is_complex
 _detach = _TB.detach
 _clone = _TB.clone
@@ -556,7 +556,8 @@ class Stacks:
     moved), they are equal (the same number everywhere) or ``|d₀|`` is within the small-step limit. The first
     two elements of every row of every way are gathered with one index, so a tensor costs a handful of numpy
     operations (~1 µs each) whatever the number of inputs, where slicing each way's rows in torch cost ~5 µs
-    per operation. Built once per size and dtype in an episode.
+    per operation. Built once per size and dtype, and kept for the next episode when its inputs are the same
+    values (a case's forward and its calls, each on fresh copies).
     """
 
     def __init__(self, inputs: list[Original], dtype: torch.dtype, size: int) -> None:
