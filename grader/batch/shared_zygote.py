@@ -1,4 +1,4 @@
-"""Imported by the fork server of ``grade batch --dask local`` (:data:`grader.batch.cluster.FORKSERVER_PRELOAD`):
+"""Imported by the fork server of ``grade batch --dask local`` (:data:`grader.batch.local_cluster.PRELOAD`):
 start the sandbox zygote there.
 
 The fork server forks every worker of the local cluster, so each inherits the zygote's socket, and all their

@@ -72,11 +72,11 @@ def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None,
     head = json.dumps({**header, _INDEX: index, _GROUPS: [[code, sizes[code]] for code in groups]},
                       allow_nan=True).encode("utf-8")
     head += b" " * (-(_HDR.size + len(head)) % _ALIGN)
-    body = []
+    body = [_HDR.pack(len(head)), head]
     for parts in groups.values():
-        data = b"".join(part.tobytes() for part in parts)
-        body.append(data + b"\0" * (-len(data) % _ALIGN))
-    return b"".join([_HDR.pack(len(head)), head, *body])
+        body += [part.tobytes() for part in parts]
+        body.append(b"\0" * (-sum(part.nbytes for part in parts) % _ALIGN))
+    return b"".join(body)
 
 
 def decode(blob: bytes, max_bytes: int, shared: Callable[[Any, Any], dict[str, np.ndarray]] | None = None
@@ -102,7 +102,7 @@ def decode(blob: bytes, max_bytes: int, shared: Callable[[Any, Any], dict[str, n
     index = header.pop(_INDEX, {})
     listed = header.pop(_GROUPS, [])
     segment = header.pop(_SHARED, None)
-    packed = _groups(listed, bytearray(blob[_HDR.size + head_len:]))
+    packed = _groups(listed, bytearray(memoryview(blob)[_HDR.size + head_len:]))  # one copy, writable
     arrays = _unpack(index, packed)
     if segment is not None:
         if shared is None:

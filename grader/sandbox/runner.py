@@ -365,13 +365,18 @@ def _numbers(tensor: Any) -> np.ndarray:
 
 def _raw(tensor: Any) -> np.ndarray:
     """A tensor's own values and dtype, for fingerprints that must match what the grader sent."""
-    return _np_array(_view(tensor), order="C")
+    return _np_array(_own(tensor), order="C")
 
 
 def _view(tensor: Any) -> np.ndarray:
     """A tensor's own values and dtype without a copy (unless it is not contiguous), to compare or hash now."""
+    return _contiguous(_own(tensor))
+
+
+def _own(tensor: Any) -> np.ndarray:
+    """A tensor's own values and dtype, in place: read from its memory, else through torch."""
     values = host_array(tensor)
-    return _contiguous(values if values is not None else _to_numpy(_to(_detach(tensor), "cpu")))
+    return values if values is not None else _to_numpy(_to(_detach(tensor), "cpu"))
 
 
 def _digests(args: list[Any], case: dict, ci: int, arrays: dict) -> list[str | None]:

@@ -15,6 +15,7 @@ Where the kernel has no pidfd, each server is spawned with its own torch import,
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import select
 import signal
@@ -112,15 +113,13 @@ def prestart() -> None:
 
 def server() -> Spawned:
     """A new server: forked by the zygote once it has imported torch (waiting for that), else spawned alone."""
-    from grader.sandbox.protocol import ProtocolError
-
     if _FORKS:
         with _zygote_lock:
             for _attempt in (1, 2):
                 zygote = _the_zygote()
                 try:
                     return _fork(zygote)
-                except (OSError, EOFError, ValueError, ProtocolError):
+                except (OSError, EOFError, ValueError):
                     _stop_zygote()  # it died (or cannot fork): the next attempt starts a new one
     return spawn()
 
@@ -148,11 +147,8 @@ atexit.register(_stop_zygote)  # it would end by itself once this process's end 
 
 
 def _fork(zygote: Spawned) -> Spawned:
-    """Ask the zygote for a server: one message each way (see :func:`grader.sandbox.server._zygote`)."""
-    import json
-
-    from grader.sandbox.protocol import ProtocolError
-
+    """Ask the zygote for a server: one message each way (see :func:`grader.sandbox.server._zygote`); a reply that
+    is not one (``ValueError``) or none (``EOFError``) means the zygote is gone or broken."""
     zygote.channel.send(b"clone")
     reply, fds, flags, _ = socket.recv_fds(zygote.channel, _ZYGOTE_REPLY, 2)
     try:
@@ -160,7 +156,7 @@ def _fork(zygote: Spawned) -> Spawned:
             raise EOFError("the zygote has ended")
         header = json.loads(reply) if not flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC) else {}
         if not isinstance(header, dict) or not header.get("ok") or len(fds) != 2:
-            raise ProtocolError("the zygote did not fork a server")
+            raise ValueError("the zygote did not fork a server")
     except BaseException:
         for fd in fds:
             os.close(fd)
