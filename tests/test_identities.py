@@ -187,14 +187,14 @@ def test_write_outputs_hands_the_warnings_to_the_summary_and_the_caller(tmp_path
     seen: list[list[str]] = []
     from grader.writers import summary
 
-    real = summary.write
+    real = summary.begin
 
-    def spy(records: ClassRecords, *args: Any, **kwargs: Any) -> list[Path]:
+    def spy(records: ClassRecords, *args: Any, **kwargs: Any) -> Any:
         seen.append(list(records.warnings))
         return real(records, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(summary, "write", spy)
+        patch.setattr(summary, "begin", spy)
         written = write_outputs(out, students, assignments, ["canvas", "moodle"])
     identity = [w for w in written.warnings if "sandbox" not in w]  # the stub reports also lack sandbox layers
     assert seen == [written.warnings] and len(identity) == 3

@@ -1,0 +1,88 @@
+"""Work beside the grading process (:mod:`grader.batch.aside`): done in a forked copy when that is safe, done
+here otherwise, and done again here when the copy failed, so its error surfaces as without the fork."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from grader.batch.aside import aside
+from grader.batch.outputs import write_outputs
+from grader.batch.record import ClassRecords
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "batch"
+
+
+def recorder(log: Path, fail_in_copy: bool = False):  # type: ignore[no-untyped-def]
+    here = os.getpid()
+
+    def work() -> None:
+        with log.open("a") as handle:
+            handle.write(f"{os.getpid()}\n")
+        if fail_in_copy and os.getpid() != here:
+            raise OSError("no space left on device")
+
+    return work
+
+
+def pids(log: Path) -> list[int]:
+    return [int(line) for line in log.read_text().split()]
+
+
+def test_the_work_runs_in_a_copy_and_is_done_when_waited_for(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    finish = aside(recorder(log))
+    finish()
+    assert len(pids(log)) == 1 and pids(log)[0] != os.getpid()
+
+
+def test_with_another_thread_alive_the_work_waits_and_runs_here(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        finish = aside(recorder(log))
+        assert not log.exists()  # not started: a fork now could copy a lock the other thread holds
+        finish()
+    finally:
+        stop.set()
+        thread.join()
+    assert pids(log) == [os.getpid()]
+
+
+def test_work_that_failed_in_the_copy_is_done_again_here(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    aside(recorder(log, fail_in_copy=True))()
+    copy, here = pids(log)
+    assert copy != os.getpid() and here == os.getpid()
+
+
+def test_an_error_of_the_work_is_raised_by_the_wait(tmp_path: Path) -> None:
+    def broken() -> None:
+        raise ValueError("the picture cannot be drawn")
+
+    finish = aside(broken)
+    with pytest.raises(ValueError, match="cannot be drawn"):
+        finish()
+
+
+def test_the_class_files_drawn_aside_are_the_bytes_drawn_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reports = FIXTURES / "reports"
+    students = sorted(p.stem for p in reports.glob("*.json"))
+    assignments = ClassRecords(reports).assignments
+    files = {}
+    for way in ("aside", "here"):
+        out = tmp_path / way
+        (out / "reports").mkdir(parents=True)
+        for report in reports.glob("*.json"):
+            (out / "reports" / report.name).write_bytes(report.read_bytes())
+        if way == "here":
+            monkeypatch.setattr("grader.batch.outputs.aside", lambda work: work)
+        write_outputs(out, students, assignments, ["canvas"], title="t")
+        files[way] = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert Path("histogram.png") in files["aside"] and Path("heatmap.png") in files["aside"]
+    assert files["aside"] == files["here"]
