@@ -106,3 +106,49 @@ def test_stacked_copies_are_found_after_an_episode_of_other_inputs_of_the_same_s
                 stacked = torch.stack([x + 1e-4, x - 1e-4])  # f(x ± h) in one call
                 torch.sin(stacked)
             assert watch.findings == {FINITE_DIFFERENCES}
+
+
+def test_with_the_job_arrays_given_the_screen_keeps_them_and_still_finds_stacked_copies() -> None:
+    """The runner gives each episode the job's arrays its inputs were copied from: the watch keeps those (no copy
+    of its own) and reuses what it worked out of them for every call of the case; a given array that does not
+    match its input (another dtype or size) is not trusted, and the input is copied as before."""
+    import numpy as np
+
+    from grader.sandbox.watch import FINITE_DIFFERENCES, IntegrityWatch
+
+    watch = IntegrityWatch()
+    gen = torch.Generator().manual_seed(5)
+    for _case in range(2):
+        source = (torch.randn(6, dtype=torch.float64, generator=gen) * 4).numpy()
+        source.flags.writeable = False  # as mapped from the job's sealed segment
+        kept = []
+        for _call in range(2):
+            watch.findings = set()
+            x = torch.from_numpy(source.copy())
+            watch.episode([x, 2.0], sources=[source, None])
+            kept.append(watch._inputs[0])
+            with torch.no_grad(), watch.active(), watch.phase("backward"):
+                torch.sin(torch.stack([x + 1e-4, x - 1e-4]))
+            assert watch.findings == {FINITE_DIFFERENCES}
+        assert np.shares_memory(kept[0][0], source) and kept[0] is kept[1]
+    for wrong in (source.astype(np.float32), source[:5]):
+        watch.episode([torch.from_numpy(source.copy())], sources=[wrong])
+        assert not np.shares_memory(watch._inputs[0][0], wrong)
+        assert np.array_equal(watch._inputs[0][0], source)
+
+
+def test_read_only_values_become_a_tensor_of_their_own_without_a_warning() -> None:
+    import warnings
+
+    import numpy as np
+
+    from grader.sandbox.memory import as_tensor
+
+    values = np.arange(4.0)
+    values.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns (in the student's output) for a tensor of read-only memory
+        tensor = as_tensor(values)
+    assert tensor.tolist() == [0.0, 1.0, 2.0, 3.0] and not np.shares_memory(tensor.numpy(), values)
+    writable = np.arange(3.0)
+    assert np.shares_memory(as_tensor(writable).numpy(), writable)

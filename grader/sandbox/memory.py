@@ -86,5 +86,9 @@ def snapshot(tensor: Any) -> np.ndarray | None:
 
 
 def as_tensor(values: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """A snapshot as a tensor (sharing its memory); a tensor as it is."""
-    return _from_numpy(values) if isinstance(values, np.ndarray) else values
+    """A snapshot as a tensor (sharing its memory); a tensor as it is. Read-only values (a job's inputs, mapped
+    from their sealed segment) are copied first: torch would warn that it cannot protect them, in the output
+    the student reads."""
+    if not isinstance(values, np.ndarray):
+        return values
+    return _from_numpy(values if values.flags.writeable else values.copy())

@@ -210,6 +210,11 @@ def _args(header: dict, case: dict, ci: int, arrays: dict, grad: bool, skip: int
     return args
 
 
+def _sources(header: dict, ci: int, arrays: dict) -> list[Any]:
+    """For each argument :func:`_args` makes, the job's array it copies (``None`` for a plain value)."""
+    return [None if arg["kind"] == "value" else arrays[f"c{ci}.a{ai}"] for ai, arg in enumerate(header["args"])]
+
+
 def _run_case(fn: Any, header: dict, case: dict, ci: int, arrays: dict, out: dict,
               watch: IntegrityWatch, path: Path) -> dict[str, Any]:
     record: dict[str, Any] = {"forward": None, "calls": [], "fd": [], "forbidden": []}
@@ -217,7 +222,7 @@ def _run_case(fn: Any, header: dict, case: dict, ci: int, arrays: dict, out: dic
     watch.findings = set()
     watch.counts = {"forward": 0, "backward": 0}
     try:
-        watch.episode(args)
+        watch.episode(args, sources=_sources(header, ci, arrays))
         with watch.phase("forward"):
             output = fn.apply(*args)
     except BaseException as exc:  # noqa: B036
@@ -250,7 +255,7 @@ def _call_backward(fn: Any, header: dict, case: dict, ci: int, k: int, arrays: d
     args = _args(header, case, ci, arrays, grad=True)
     call: dict[str, Any] = {}
     try:
-        watch.episode(args)
+        watch.episode(args, sources=_sources(header, ci, arrays))
         with watch.phase("forward"):
             output = fn.apply(*args)
         watch.forward_output(output)
