@@ -265,3 +265,15 @@ def test_junit_errors_are_tests_that_could_not_run_and_failures_wrong_answers(tm
     assert {e.get("message") for e in quinn.iter("error")} == {"syntax error in linear.py line 3: invalid syntax"}
     assert (quinn.get("failures"), quinn.get("errors")) == ("0", "3")
     assert (root.get("failures"), root.get("errors")) == ("2", "6")
+
+
+def test_class_files_get_the_mode_the_umask_gives_not_the_temporary_files(tmp_path: Path) -> None:
+    """Files are written under a temporary name (made 0600) and renamed: the result must have the mode any new
+    file of the instructor's gets, or the TAs sharing the folder (umask 002, 022) could not read the gradebook."""
+    from grader.batch.state import write_atomic
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    path = tmp_path / "gradebook.csv"
+    write_atomic(path, "student,score\n")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

@@ -59,12 +59,25 @@ def stored_key(path: Path) -> str:
         return ""
 
 
+def _umask() -> int:
+    """The process's umask, read once at import (setting it to read it back is not safe once threads run)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_MODE = 0o666 & ~_umask()
+"""The mode ``open`` would give a new file. A temporary file is made ``0600``; the renamed file gets this, so the
+class files are readable by whoever the instructor's umask lets read the folder, like every other file they make."""
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write ``path`` so that it is either unchanged or complete, whatever happens to this process."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
         os.replace(tmp, path)
