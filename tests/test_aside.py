@@ -86,3 +86,43 @@ def test_the_class_files_drawn_aside_are_the_bytes_drawn_here(tmp_path: Path, mo
         files[way] = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     assert Path("histogram.png") in files["aside"] and Path("heatmap.png") in files["aside"]
     assert files["aside"] == files["here"]
+
+
+def test_an_interrupted_wait_stops_the_copy_and_reaps_it(tmp_path: Path) -> None:
+    """Ctrl-C while the process waits: the copy is interrupted too (it writes nothing), is reaped, and the
+    interrupt goes on in the process."""
+    import signal
+    import time
+
+    from grader.batch.state import write_atomic
+
+    target = tmp_path / "heatmap.png"
+    started = tmp_path / "started"
+
+    def slow() -> None:
+        started.write_text(str(os.getpid()))
+        time.sleep(30)
+        write_atomic(target, b"png")
+
+    finish = aside(slow)
+    deadline = time.monotonic() + 30
+    while not (started.exists() and started.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    copy = int(started.read_text())
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    began = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            finish()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - began < 20  # not the copy's 30 s: it was stopped
+    assert not target.exists()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(copy, os.WNOHANG)  # already reaped
