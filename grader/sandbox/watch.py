@@ -273,7 +273,7 @@ class IntegrityWatch(TorchDispatchMode):
         three passes over 8 MB saved in every call of the case.
         """
         given = list(sources) if sources is not None else [None] * len(inputs)
-        inputs = [self._original(t, source) for t, source in zip(inputs, given, strict=True) if _floating(t)] \
+        inputs = [self._remember(t, source) for t, source in zip(inputs, given, strict=True) if _floating(t)] \
             if not light else []
         if not _same_originals(inputs, self._inputs):
             self._stacks = {}  # the ways to stack copies of these inputs, kept while a case's calls repeat them
@@ -287,14 +287,14 @@ class IntegrityWatch(TorchDispatchMode):
         self._seen = {}
         self._full = not light
 
-    def _original(self, tensor: torch.Tensor, source: np.ndarray | None) -> Original:
-        """:func:`_original` of ``tensor``; from ``source``, its values' pristine copy, when it is one (the same
-        dtype and size), and then made once per source array."""
+    def _remember(self, tensor: torch.Tensor, source: np.ndarray | None) -> Original:
+        """:func:`_original` of a forward input; from ``source`` when it is the input's pristine copy (the same
+        dtype, size and layout), made once per source array (kept here with it, so its ``id`` stays its own)."""
         if (source is None or _type(source) is not np.ndarray or source.dtype != _NUMPY.get(_dtype(tensor))
                 or source.size != _numel(tensor) or not source.flags.c_contiguous):
             return _original(tensor)
         known = self._sources.get(id(source))
-        if known is None or known[0] is not source:
+        if known is None:
             values = source.reshape(-1)
             known = self._sources[id(source)] = (source, (values, _dtype(tensor), _numel(tensor), _head(values)))
         return known[1]
@@ -562,8 +562,9 @@ def _same_originals(new: list[Original], old: list[Original]) -> bool:
 
 
 def _head(values: np.ndarray) -> Head | None:
-    """What :func:`_screen` needs of a forward input (flat, in numpy), worked out once per episode: its first two
-    elements and the small-step limit, as numpy scalars of its dtype."""
+    """What :func:`_screen` needs of a forward input (flat, in numpy), worked out once per input (once per job
+    array, when the runner gives it): its first two elements and the small-step limit, as numpy scalars of its
+    dtype."""
     kind = values.dtype.type
     scale = kind(np.max(np.abs(values)))
     return values[0], values[1], kind(SMALL_STEP * float(scale)) if scale > 0 else None
