@@ -156,6 +156,8 @@ def test_the_isolation_layers_this_machine_provides(short_course: Path, capsys: 
     assert all(sandbox["rlimits"][k] for k in ("address_space", "file_size", "open_files", "core"))
     assert layers["landlock"] is (sandbox["landlock_abi"] > 0)
     assert layers["no_fork"] is (os.geteuid() == 0 and not layers["unprivileged_user"])
+    # the server imported torch with the collector off; its children must have it back on
+    assert sandbox["garbage_collector"] is True
     print(json.dumps(sandbox, sort_keys=True))
 
 

@@ -65,9 +65,11 @@ def main(zygote: bool = False) -> None:
         rlimits.die_with_parent(signal.SIGKILL)
     # Everything torch made is old: out of the collector's reach, a child that collects need not touch (and so
     # copy) every page of it; a full collection in a child costs ~7 ms frozen against ~140 ms not. No collection
-    # first: after the imports it finds a handful of unreachable objects, and walking the ~170,000 tracked ones
-    # to find them takes ~80 ms of every grading run's start-up.
+    # first: walking the ~250,000 tracked objects to find the few thousand unreachable ones would take ~0.1 s of
+    # every grading run's start-up. The boot (:data:`grader.sandbox.spawn._BOOT`) turned the collector off for
+    # the imports; it is on again for what the server and its children make from here.
     gc.freeze()
+    gc.enable()
     served = _zygote(connection) if zygote else connection
     if served is not None:
         _loop(served)
@@ -194,8 +196,10 @@ def _probe_layers(limits: dict[str, Any] | None) -> dict[str, Any]:
                 isolation.hand_over(workdir, ids)
             applied = rlimits.apply(limits, uid=ids[0] if ids else None) if limits else {}
             layers = isolation.apply_all(workdir, ids)
+            # garbage_collector: a job's child, like this one, must collect its cycles (the boot turned it off)
             os.write(write_end, json.dumps({"layers": layers, "rlimits": applied,
-                                            "landlock_abi": isolation.landlock_abi()}).encode())
+                                            "landlock_abi": isolation.landlock_abi(),
+                                            "garbage_collector": gc.isenabled()}).encode())
         except BaseException:  # noqa: B036
             code = _CHILD_FAILED
         finally:
