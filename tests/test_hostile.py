@@ -19,6 +19,7 @@ import pytest
 from helpers import ROOT, SUBMISSIONS
 
 from grader.cli import main
+from grader.sandbox import spawn
 
 HOSTILE = SUBMISSIONS / "hostile"
 MARKERS = ("/tmp/hostile-write-outside-marker", os.path.expanduser("~/hostile-write-outside-marker"))
@@ -99,6 +100,7 @@ def test_attack(attack: str, short_course: Path, tmp_path: Path, capsys: pytest.
     listener.setblocking(False)
     (submission / "port.py").write_text(f"PORT = {listener.getsockname()[1]}\n")
     course_before, repo_before = _fingerprint(short_course), _fingerprint(ROOT / "solutions")
+    spawn.prestart()  # this process's zygote lives on by design: started by the first grading, which may be this one
     before = _processes()
     try:
         status, report = _grade(short_course, submission, capsys)

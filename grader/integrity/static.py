@@ -42,6 +42,7 @@ from grader.integrity.names import (
     names_a_backward,
     suspicious_attribute,
 )
+from grader.integrity.nodes import Nodes
 
 REFLECTION = {
     "complex": "builds complex numbers: the complex step Im f(x + ih) / h is numerical differentiation",
@@ -82,22 +83,24 @@ def _dotted(node: ast.AST) -> str:
 
 
 class _Scan:
-    def __init__(self, tree: ast.Module, imports: tuple[str, ...], forbid: tuple[str, ...],
+    def __init__(self, nodes: Nodes, imports: tuple[str, ...], forbid: tuple[str, ...],
                  own: tuple[str, ...] = ()) -> None:
+        tree = nodes.tree
+        self.nodes = nodes
         self.imports = imports
         self.forbid = forbid
         self.found: list[Finding] = []
         self.classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
-        self.functions = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+        self.functions = {n.name for n in nodes.all if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
         self.aliases: dict[str, str] = {}
-        self.calls = _calls_bound(tree)
-        self.parents = {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
-        self.own_attrs = _attribute_stores(tree) | _class_members(tree)
+        self.calls = _calls_bound(nodes)
+        self.parents = {id(child): node for node in nodes.all for child in nodes.children(node)}
+        self.own_attrs = _attribute_stores(nodes) | _class_members(tree)
         self.skip: set[int] = set()
         self.unit: str | None = None
         self.owners: list[set[str]] = [set()]
         self.in_class_with_backward = False
-        self._collect_aliases(tree)
+        self._collect_aliases()
         self.own = own
         self.borrowed = {name for name, dotted in self.aliases.items()
                          if dotted.count(".") == 1 and dotted.split(".")[0] in own}
@@ -105,9 +108,9 @@ class _Scan:
         the student's chain rule too, read by this same scan."""
 
     # -- names -------------------------------------------------------------------------------------------
-    def _collect_aliases(self, tree: ast.Module) -> None:
+    def _collect_aliases(self) -> None:
         """Local names bound to imported things; assignments of such names (``F = torch.nn.functional``) too."""
-        for node in ast.walk(tree):
+        for node in self.nodes.all:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -120,7 +123,7 @@ class _Scan:
                     if alias.name != "*":
                         self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
         for _ in range(3):  # chains of assignments: T = torch; A = T.autograd
-            for node in ast.walk(tree):
+            for node in self.nodes.all:
                 for name, value in _bindings(node):
                     resolved = self.resolve(value)
                     if resolved and name not in self.aliases:
@@ -143,8 +146,9 @@ class _Scan:
         self.found.append(Finding(getattr(node, "lineno", 0), code or _dotted(node), why, self.unit))
 
     # -- walking -----------------------------------------------------------------------------------------
-    def run(self, tree: ast.Module) -> list[Finding]:
-        self._mark_harmless(tree)
+    def run(self) -> list[Finding]:
+        tree = self.nodes.tree
+        self._mark_harmless()
         for node in tree.body:
             self.unit = node.name if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) else None
             self.in_class_with_backward = False
@@ -161,17 +165,18 @@ class _Scan:
         """One function called at two points a step apart, in any spelling: ``f(v + h)`` and ``f(v - h)`` or
         ``f(v)``, ``f(v, 1e-6)`` and ``f(v, -1e-6)``, ``f(v * 1.000001)`` and ``f(v * 0.999999)``, or
         ``f(v + s * h)`` for ``s`` in ``(1, -1)``: numerical differentiation, in tensors or in Python floats."""
-        steps = _step_names(tree)
+        steps = _step_names(self.nodes)
         loose = ast.Module(body=[n for n in tree.body if not _main_guard(n) and not isinstance(
             n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)], type_ignores=[])
-        scopes: list[ast.AST] = [loose, *(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.Lambda))]
+        scopes: list[ast.AST] = [loose, *(n for n in self.nodes.all if isinstance(n, ast.FunctionDef | ast.Lambda))]
         for scope in scopes:
-            self.unit = _unit_of(tree, scope)
+            self.unit = self.nodes.unit_of(scope)
             calls: dict[str, list[ast.Call]] = {}
-            for node in ast.walk(scope):
+            inside = self.nodes.walk(scope)
+            for node in inside:
                 if isinstance(node, ast.Call) and node.args:
                     calls.setdefault(ast.dump(node.func), []).append(node)
-                    if any(_signed_step(arg, steps, scope) for arg in node.args):
+                    if any(_signed_step(arg, steps, inside) for arg in node.args):
                         self.flag(node, "evaluates a function at points a step apart: finite differences are not "
                                         "backpropagation")
             for group in calls.values():
@@ -180,9 +185,9 @@ class _Scan:
                     self.flag(group[0], "evaluates a function at points a step apart: finite differences are not "
                                         "backpropagation")
 
-    def _mark_harmless(self, tree: ast.Module) -> None:
+    def _mark_harmless(self) -> None:
         """``torch.set_grad_enabled(False)`` switches autograd *off*: harmless, like ``torch.no_grad()``."""
-        for node in ast.walk(tree):
+        for node in self.nodes.all:
             if isinstance(node, ast.Call) and self.resolve(node.func) == "torch.set_grad_enabled":
                 mode = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "mode"), None)
                 if isinstance(mode, ast.Constant) and mode.value is False:
@@ -194,10 +199,10 @@ class _Scan:
         if descend is False:
             return
         if isinstance(node, ast.ClassDef):
-            for child in ast.iter_child_nodes(node):
+            for child in self.nodes.children(node):
                 self._visit_in_class(child, node)
             return
-        for child in ast.iter_child_nodes(node):
+        for child in self.nodes.children(node):
             self.visit(child, node)
 
     def _visit_in_class(self, child: ast.AST, cls: ast.ClassDef) -> None:
@@ -420,18 +425,18 @@ def _plain_type(node: ast.Name, parent: ast.AST | None, grandparent: ast.AST | N
     return named or shown or isinstance(grandparent, ast.Compare)
 
 
-def _calls_bound(tree: ast.Module) -> dict[str, list[ast.AST]]:
+def _calls_bound(nodes: Nodes) -> dict[str, list[ast.AST]]:
     """Every value each name is assigned anywhere in the module (flow-insensitive)."""
     found: dict[str, list[ast.AST]] = {}
-    for node in ast.walk(tree):
+    for node in nodes.all:
         for name, value in _bindings(node):
             found.setdefault(name, []).append(value)
     return found
 
 
-def _attribute_stores(tree: ast.Module) -> frozenset[str]:
+def _attribute_stores(nodes: Nodes) -> frozenset[str]:
     """Attribute names the module itself sets (``ctx._shape = ...``, ``ctx.masked = ...``): a student's own."""
-    return frozenset(n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and not isinstance(n.ctx, ast.Load))
+    return frozenset(n.attr for n in nodes.all if isinstance(n, ast.Attribute) and not isinstance(n.ctx, ast.Load))
 
 
 def _class_members(tree: ast.Module) -> frozenset[str]:
@@ -467,27 +472,18 @@ def _plain_open(node: ast.Name, parent: ast.AST | None, constants: dict[str, lis
                                and ".." not in p.value and "proc" not in p.value for p in paths)
 
 
-def _unit_of(tree: ast.Module, scope: ast.AST) -> str | None:
-    """The top-level class or function a scope belongs to (``None``: module level)."""
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and any(
-                sub is scope for sub in ast.walk(node)):
-            return node.name
-    return None
-
-
 def _small(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(
         node.value, bool) and 0 < abs(node.value) < 1e-2
 
 
-def _step_names(tree: ast.Module) -> frozenset[str]:
+def _step_names(nodes: Nodes) -> frozenset[str]:
     """Names and attributes assigned an expression with a small number in it (``h = 1e-6``,
     ``ctx.h = 2e-3 * scale``): the steps of a difference quotient."""
     found = set()
-    for node in ast.walk(tree):
+    for node in nodes.all:
         if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-            if any(_small(sub) for sub in ast.walk(node.value)):
+            if any(_small(sub) for sub in nodes.walk(node.value)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
                     if isinstance(target, ast.Name):
@@ -551,8 +547,9 @@ def _number(node: ast.AST) -> float | None:
     return None
 
 
-def _signed_step(arg: ast.AST, steps: frozenset[str], scope: ast.AST) -> bool:
-    """``v + s * h`` where ``s`` runs over a literal tuple of numbers of both signs."""
+def _signed_step(arg: ast.AST, steps: frozenset[str], scope: list[ast.AST]) -> bool:
+    """``v + s * h`` where ``s`` runs over a literal tuple of numbers of both signs (``scope``: the nodes of the
+    function or module level the call is in)."""
     if not (isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Add | ast.Sub) and isinstance(arg.right, ast.BinOp)
             and isinstance(arg.right.op, ast.Mult)):
         return False
@@ -560,7 +557,7 @@ def _signed_step(arg: ast.AST, steps: frozenset[str], scope: ast.AST) -> bool:
     names = [n.id for n in (product.left, product.right) if isinstance(n, ast.Name)]
     if not (_is_step(product.left, steps) or _is_step(product.right, steps)):
         return False
-    for node in ast.walk(scope):
+    for node in scope:
         if isinstance(node, ast.comprehension | ast.For) and isinstance(node.target, ast.Name) \
                 and node.target.id in names and isinstance(node.iter, ast.Tuple | ast.List):
             values = [_number(e) for e in node.iter.elts]
@@ -656,16 +653,32 @@ def _live(dotted: str) -> Any:
 
 
 @lru_cache(maxsize=64)
+def _parsed(source: str) -> Nodes | None:
+    """The module's nodes, parsed once for its scan and every target's :func:`reach`; ``None``: it does not
+    parse (it fails to load instead)."""
+    try:
+        return Nodes(ast.parse(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def forget() -> None:
+    """Drop the scans and parsed modules kept for reuse, so that nothing of one student's code stays in the memory
+    a later student's sandbox child is a copy of."""
+    scan.cache_clear()
+    _parsed.cache_clear()
+
+
+@lru_cache(maxsize=64)
 def scan(source: str, imports: tuple[str, ...] = DEFAULT_IMPORTS, forbid: tuple[str, ...] = (),
          own: tuple[str, ...] = ()) -> tuple[Finding, ...]:
     """Every finding in ``source``; an unparsable module has none (it fails to load instead). ``own``: the
     student's own modules, whose classes' backward the module may call."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    nodes = _parsed(source)
+    if nodes is None:
         return ()
     try:
-        return tuple(_Scan(tree, imports, forbid, own).run(tree))
+        return tuple(_Scan(nodes, imports, forbid, own).run())
     except RecursionError:
         return (Finding(0, "the module", "is nested too deeply to be checked (an expression thousands of levels "
                                           "deep); write it plainly", None),)
@@ -674,10 +687,10 @@ def scan(source: str, imports: tuple[str, ...] = DEFAULT_IMPORTS, forbid: tuple[
 def reach(source: str, target: str) -> frozenset[str | None]:
     """The top-level units whose code can run for ``target``: module level (``None``), its class, and every
     module-level function or class reached by name from those, transitively."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):  # as for scan: the module fails to load
+    nodes = _parsed(source)
+    if nodes is None:  # as for scan: the module fails to load
         return frozenset()
+    tree = nodes.tree
     units = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)}
     loose: list[ast.AST] = []
     for node in tree.body:
@@ -697,7 +710,7 @@ def reach(source: str, target: str) -> frozenset[str | None]:
         todo.append(units[target])
     while todo:
         current = todo.pop()
-        for sub in ast.walk(current):
+        for sub in nodes.walk(current):
             if isinstance(sub, ast.Name) and sub.id in units and sub.id not in found:
                 found.add(sub.id)
                 todo.append(units[sub.id])

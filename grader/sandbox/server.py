@@ -167,8 +167,8 @@ def _scan(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, An
     """The static scan of a student's module for each target (:func:`grader.integrity.static.findings_for`),
     judged against this process's torch, so the grading process needs none.
 
-    The source is parsed here, in the trusted server, never in a child. Nothing of it is kept: the scan's cache
-    is emptied, so a later student's child (a copy of this memory) finds no other student's code.
+    The source is parsed here, in the trusted server, never in a child. Nothing of it is kept: the scan's caches
+    are emptied, so a later student's child (a copy of this memory) finds no other student's code.
     """
     try:
         siblings = {name: arrays[f"file.{i}"].tobytes() for i, name in enumerate(header["siblings"])}
@@ -179,7 +179,7 @@ def _scan(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, An
     except Exception as exc:  # noqa: BLE001 - the grader falls back to scanning itself; this server lives on
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
     finally:
-        static.scan.cache_clear()
+        static.forget()
 
 
 def _probe_layers(limits: dict[str, Any] | None) -> dict[str, Any]:
