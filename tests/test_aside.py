@@ -85,6 +85,7 @@ def test_the_class_files_drawn_aside_are_the_bytes_drawn_here(tmp_path: Path, mo
         write_outputs(out, students, assignments, ["canvas"], title="t")
         files[way] = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     assert Path("histogram.png") in files["aside"] and Path("heatmap.png") in files["aside"]
+    assert len([p for p in files["aside"] if p.parts[0] == "feedback"]) == 2 * len(students)  # .md and .html
     assert files["aside"] == files["here"]
 
 
