@@ -69,9 +69,9 @@ def write_outputs(out: Path, students: Sequence[str], assignments: list[Assignme
     names = list(dict.fromkeys(lms))
     records.warnings = sandbox_warnings(records) + identity_warnings(records, names, roster is not None)
     # The summary's two pictures are a third to a half of this function's time at 24 students, and the feedback
-    # pages a quarter at 240 (~2 ms a student): both are made beside the gradebook and the LMS files, in copies of
-    # this process on the machine's other core (at 240 students the class files took 1.9 s after the last
-    # student, all but the pictures on one core).
+    # pages about a seventh at 240 (~0.7 ms a student): both are made beside the gradebook and the LMS files, in
+    # copies of this process on the machine's other core (at 240 students the class files took ~1.7 s after the
+    # last student, all but the pictures on one core).
     pages, pictures = summary.begin(records, out, title, unmatched, start=aside)
     folder = out / "feedback"
     folder.mkdir(parents=True, exist_ok=True)
