@@ -44,6 +44,7 @@ from grader.probe import Failure
 from grader.results import Report
 from grader.sandbox import workdirs
 from grader.sandbox.client import SandboxServer
+from grader.sandbox.spawn import ready_for_batch
 from grader.spec import CourseSpec, ExerciseSpec, load_exercise
 from grader.submission import Submission
 
@@ -177,6 +178,11 @@ def prepare(entries: Sequence[Entry], out: Path, plan: Plan, force: bool, listen
     return folder, todo, outcomes
 
 
+HUGE_PAGES_FROM = 20
+"""Students from which a batch has the zygote collapse its memory into huge pages before forking its servers:
+~50 ms once against ~2 ms of CPU saved on each student's fork and exit (:mod:`grader.sandbox.hugepages`)."""
+
+
 def _grade_class(entries: Sequence[Entry], out: Path, plan: Plan, jobs: int, force: bool,
                  servers: Sequence[SandboxServer] | None, listener: Listener | None, clock: Callable[[], str]
                  ) -> list[Outcome]:
@@ -184,6 +190,8 @@ def _grade_class(entries: Sequence[Entry], out: Path, plan: Plan, jobs: int, for
     if not todo:
         return outcomes
     own = servers is None
+    if own and len(todo) >= HUGE_PAGES_FROM:
+        ready_for_batch()
     pool = list(servers) if servers is not None else [SandboxServer() for _ in range(max(1, min(jobs, len(todo))))]
     if own:
         with sigint_ignored():

@@ -30,7 +30,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from grader.sandbox import workdirs
 from grader.sandbox.client import SandboxServer
-from grader.sandbox.spawn import prestart
+from grader.sandbox.spawn import prestart, ready_for_batch
 
 if TYPE_CHECKING:
     from grader.batch.layouts import Entry
@@ -64,6 +64,7 @@ class SandboxPlugin(WorkerPlugin):
         workdirs.sweep()
         self._ready = threading.Lock()
         self._idle = queue.SimpleQueue()
+        ready_for_batch()  # a worker grades many students
         for _ in range(max(1, worker.state.nthreads)):
             self._idle.put(SandboxServer().start())
         threading.Thread(target=self.plan, name="grader-plan", daemon=True).start()

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from grader.integrity import static
-from grader.sandbox import channel, isolation, segment, workdirs
+from grader.sandbox import channel, hugepages, isolation, segment, workdirs
 from grader.sandbox import limits as rlimits
 from grader.sandbox.protocol import ProtocolError, decode, encode
 from grader.sandbox.runner import run_job
@@ -81,11 +81,14 @@ def _zygote(connection: socket.socket) -> socket.socket | None:
 
     The socket is a ``SOCK_SEQPACKET`` pair: a request (``b"clone"``) and its reply (the new server's socket and
     pidfd) are each one message, so several processes that inherited the grader's end (the workers of a local
-    Dask cluster) may ask at once, and each gets a whole reply: a server of its own.
+    Dask cluster) may ask at once, and each gets a whole reply: a server of its own. A batch first sends
+    ``b"huge"``, which has no reply: the zygote collapses its memory into huge pages
+    (:mod:`grader.sandbox.hugepages`), once, before it forks the batch's servers.
     """
     # Forked servers are reaped the moment they end. The zygote never runs a job, so no waitpid of its own can
     # lose a status to this handler.
     signal.signal(signal.SIGCHLD, lambda *_: _reap())
+    collapsed = False
     while True:
         try:
             request, fds, _, _ = socket.recv_fds(connection, 64, 1)
@@ -99,6 +102,9 @@ def _zygote(connection: socket.socket) -> socket.socket | None:
             forked = _clone(connection)
             if forked is not None:
                 return forked
+        elif request == b"huge" and not collapsed:  # a batch's many forks will each copy fewer page tables
+            hugepages.collapse()
+            collapsed = True
 
 
 def _loop(connection: socket.socket) -> None:

@@ -116,6 +116,18 @@ def prestart() -> None:
             _the_zygote()
 
 
+def ready_for_batch() -> None:
+    """Ask the zygote to collapse its memory into huge pages (:mod:`grader.sandbox.hugepages`) before it forks
+    the servers of a batch: ~50 ms once, on the run's critical path, for a cheaper fork and exit of every
+    student's child. Where servers are not forks of the zygote, nothing happens."""
+    if _FORKS:
+        with _zygote_lock:
+            try:
+                _the_zygote().channel.send(b"huge")
+            except OSError:
+                pass  # a zygote that is gone is replaced by the next server(), as it is without this
+
+
 def server() -> Spawned:
     """A new server: forked by the zygote once it has imported torch (waiting for that), else spawned alone."""
     if _FORKS:
