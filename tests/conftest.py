@@ -16,10 +16,11 @@ import pytest
 from helpers import ROOT, SUBMISSIONS
 
 import grader.sandbox.client
+from grader.cases import Case, build_cases
 from grader.grading import grade_exercise
 from grader.results import Report
 from grader.sandbox.client import SandboxServer
-from grader.spec import CourseSpec, load_course
+from grader.spec import CourseSpec, TargetSpec, load_course, load_exercise
 from grader.submission import load_submission
 
 Grade = Callable[..., Report]
@@ -47,6 +48,13 @@ def course() -> CourseSpec:
 def fast_course(course: CourseSpec) -> CourseSpec:
     """The course with a 2 s wall-time limit (instead of 20 s), for submissions that hang."""
     return replace(course, limits=replace(course.limits, wall_seconds=2))
+
+
+@pytest.fixture(scope="session")
+def shifted_square(course: CourseSpec) -> tuple[TargetSpec, list[Case]]:
+    """ex01's target and its cases: the smallest job a sandbox test can send."""
+    exercise = load_exercise(course, "ex01_chain_rule")
+    return exercise.targets[0], build_cases(exercise, 0, course.seed, course.grad_outputs)
 
 
 @pytest.fixture(scope="session")

@@ -23,12 +23,6 @@ SOLUTION = (ROOT / "solutions" / "ex01_chain_rule" / "chain_rule.py").read_text(
 FAST = Limits(wall_seconds=2)
 
 
-@pytest.fixture(scope="module")
-def shifted_square(course):
-    exercise = load_exercise(course, "ex01_chain_rule")
-    return exercise.targets[0], build_cases(exercise, 0, course.seed, course.grad_outputs)
-
-
 def _job(server: SandboxServer, shifted_square, source: str, limits: Limits = FAST):
     target, cases = shifted_square
     job, arrays = build_job("chain_rule.py", target, cases)

@@ -118,7 +118,7 @@ def prestart() -> None:
 
 def ready_for_batch() -> None:
     """Ask the zygote to collapse its memory into huge pages (:mod:`grader.sandbox.hugepages`) before it forks
-    the servers of a batch: ~50 ms once, on the run's critical path, for a cheaper fork and exit of every
+    the servers of a batch: ~45 ms once, on the run's critical path, for a cheaper fork, run and exit of every
     student's child. Where servers are not forks of the zygote, nothing happens."""
     if _FORKS:
         with _zygote_lock:
