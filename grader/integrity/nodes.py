@@ -15,6 +15,7 @@ children read afresh.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 
 _UNITS = ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -34,15 +35,13 @@ class Nodes:
                     self._units.setdefault(id(node), top.name)
 
     def _index(self, root: ast.AST) -> list[ast.AST]:
-        """Breadth-first, as ``ast.walk``: a node, then its children in field order, level by level."""
-        order = [root]
-        i = 0
-        while i < len(order):
-            children = list(ast.iter_child_nodes(order[i]))
-            self._children[id(order[i])] = children
-            order.extend(children)
-            i += 1
-        return order
+        """Breadth-first, as ``ast.walk``, keeping each node's children as they are read."""
+
+        def read(node: ast.AST) -> list[ast.AST]:
+            children = self._children[id(node)] = list(ast.iter_child_nodes(node))
+            return children
+
+        return _breadth_first(root, read)
 
     def children(self, node: ast.AST) -> list[ast.AST]:
         """``ast.iter_child_nodes(node)``, as a list."""
@@ -51,16 +50,19 @@ class Nodes:
 
     def walk(self, node: ast.AST) -> list[ast.AST]:
         """``list(ast.walk(node))``: the node and everything under it, breadth-first."""
-        if node is self.tree:
-            return self.all
-        order = [node]
-        i = 0
-        while i < len(order):
-            order.extend(self.children(order[i]))
-            i += 1
-        return order
+        return self.all if node is self.tree else _breadth_first(node, self.children)
 
     def unit_of(self, node: ast.AST) -> str | None:
         """The top-level class or function ``node`` is written in (itself, if it is one); ``None``: module level,
         or a node that is not part of the tree."""
         return self._units.get(id(node))
+
+
+def _breadth_first(root: ast.AST, children: Callable[[ast.AST], list[ast.AST]]) -> list[ast.AST]:
+    """``root``, then its children in field order, level by level: the order of ``ast.walk``."""
+    order = [root]
+    i = 0
+    while i < len(order):
+        order.extend(children(order[i]))
+        i += 1
+    return order
