@@ -7,7 +7,9 @@ once with the same options is graded once per session.
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -106,3 +108,19 @@ class SharedServer:
 def shared(monkeypatch: pytest.MonkeyPatch, server: SandboxServer) -> None:
     """CLI runs in this test use the session's sandbox server instead of starting their own."""
     monkeypatch.setattr(grader.sandbox.client, "SandboxServer", lambda: SharedServer(server))
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def web_server() -> Iterator[str]:
+    """A web server on a free port, as a Dask dashboard would be."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

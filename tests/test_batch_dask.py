@@ -250,6 +250,17 @@ def test_an_address_that_does_not_answer_is_exit_2_naming_it(mixed_class: Path, 
     assert not list((tmp_path / "out" / "reports").glob("*.json"))
 
 
+def test_a_web_server_at_the_address_is_exit_2_not_a_hang(mixed_class: Path, course_root: Path, tmp_path: Path,
+                                                          web_server: str, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A dashboard's address given for the scheduler's: ``distributed.Client`` alone waited for ever."""
+    monkeypatch.setattr(cluster, "CONNECT_SECONDS", 1)
+    assert batch(mixed_class, tmp_path / "out", course_root, "--dask", web_server) == 2
+    err = capsys.readouterr().err
+    assert f"--dask {web_server}: something listens there, but it did not answer as a Dask scheduler" in err
+    assert "Traceback" not in err and not list((tmp_path / "out" / "reports").glob("*.json"))
+
+
 def test_without_dask_installed_dask_is_exit_2_saying_what_to_install(
         mixed_class: Path, course_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

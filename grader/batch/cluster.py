@@ -35,6 +35,7 @@ from pathlib import Path
 import dask
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
 
+from grader.batch import scheduler
 from grader.batch.interrupts import sigint_ignored
 from grader.batch.layouts import Entry
 from grader.batch.local_cluster import start_forkserver
@@ -76,9 +77,11 @@ running scheduler keeps its own ``distributed.scheduler.allowed-failures``, 3 by
 def connect(address: str, jobs: int) -> Iterator[Client]:
     """A client of the scheduler at ``address``, or of a new local cluster of ``jobs`` processes (``local``).
 
-    An address that does not answer within :data:`CONNECT_SECONDS` is a usage error (exit 2) naming it.
+    An address where no Dask scheduler answers within :data:`CONNECT_SECONDS` (nothing listens, something
+    else does, or a worker does) is a usage error (exit 2) naming it (:func:`grader.batch.scheduler.check`).
     """
     if address != LOCAL:
+        scheduler.check(address, CONNECT_SECONDS)
         try:
             client = Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
         except Exception as exc:  # noqa: BLE001 - refused, timed out, not an address, not a scheduler
