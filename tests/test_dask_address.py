@@ -6,6 +6,7 @@ service answering other bytes made it read a frame length of exabytes.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -88,3 +89,8 @@ def test_a_workers_address_is_refused_and_the_schedulers_passes() -> None:
         worker = next(iter(cluster.scheduler.workers))
         assert "that is a Dask worker, not the scheduler" in refusal(worker)
         assert refusal(cluster.scheduler_address) == ""
+
+        async def in_a_running_loop() -> None:  # as in a notebook, whose thread runs an event loop
+            scheduler.check(cluster.scheduler_address, 5)
+
+        asyncio.run(in_a_running_loop())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from typing import Any
 
 from distributed.comm import connect, parse_address
@@ -45,7 +46,7 @@ def check(address: str, seconds: float) -> None:
     if scheme in ("tcp", "tls"):
         _accepts(address, location, seconds)
     try:
-        reply = asyncio.run(asyncio.wait_for(_identity(address, seconds), seconds))
+        reply = _ask(address, seconds)
     except Exception as exc:  # noqa: BLE001 - a timeout, a closed connection, bytes that are not a Dask message
         if scheme in ("tcp", "tls"):
             raise UsageError(f"--dask {address}: something listens there, but it did not answer as a Dask "
@@ -69,6 +70,27 @@ def _accepts(address: str, location: str, seconds: float) -> None:
     except (OSError, TypeError, ValueError) as exc:
         raise UsageError(f"--dask {address}: no Dask scheduler answered there within {seconds:g} s "
                          f"({_why(exc)})") from None
+
+
+def _ask(address: str, seconds: float) -> Any:
+    """:func:`_identity` with a deadline on the whole exchange, on an event loop of its own in a short-lived
+    thread: the caller's thread may already run one (a notebook's), where ``asyncio.run`` refuses to start."""
+    found: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            found["reply"] = asyncio.run(asyncio.wait_for(_identity(address, seconds), seconds))
+        except BaseException as exc:  # noqa: B036 - handed to the caller's thread
+            found["error"] = exc
+
+    thread = threading.Thread(target=ask, name="dask-address-check", daemon=True)
+    thread.start()
+    thread.join(seconds + 5)
+    if "error" in found:
+        raise found["error"]
+    if "reply" not in found:
+        raise TimeoutError("no answer")
+    return found["reply"]
 
 
 async def _identity(address: str, seconds: float) -> Any:
