@@ -94,3 +94,31 @@ def test_a_workers_address_is_refused_and_the_schedulers_passes() -> None:
             scheduler.check(cluster.scheduler_address, 5)
 
         asyncio.run(in_a_running_loop())
+
+
+def test_a_scheduler_without_workers_is_said_once_a_worker_joins_it_is_not() -> None:
+    """Tasks wait for a worker (right for workers still queued on a cluster), which looked like a hang."""
+    from distributed import Client, LocalCluster
+
+    from grader.batch import cluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as local:
+        address = local.scheduler_address
+        with Client(address, set_as_default=False) as client:  # as a running scheduler is reached: no cluster object
+            said = cluster.no_workers(client, address)
+            assert said.startswith(f"the Dask scheduler at {address} has no workers yet") and "--preload" in said
+            local.scale(1)
+            client.wait_for_workers(1)
+            assert cluster.no_workers(client, address) == ""
+
+
+def test_a_note_reaches_a_log_while_the_bar_runs() -> None:
+    """In a CI log (no terminal) the bar is printed when it stops; a note must not wait for that."""
+    import io
+
+    from grader.batch.progress import ProgressBar
+
+    stream = io.StringIO()
+    with ProgressBar(stream) as bar:
+        bar.note("grade batch: waiting for workers")
+        assert "grade batch: waiting for workers" in stream.getvalue()

@@ -103,6 +103,15 @@ def connect(address: str, jobs: int) -> Iterator[Client]:
             cluster.close()
 
 
+def no_workers(client: Client, address: str) -> str:
+    """What to tell the user when the scheduler at ``address`` has no worker yet (else ``""``): its tasks wait
+    for one, which is right for workers still queued on a cluster (dask-jobqueue), but looks like a hang."""
+    if client.cluster is not None or client.scheduler_info().get("workers"):
+        return ""
+    return (f"the Dask scheduler at {address} has no workers yet; grading starts when the first one joins "
+            f"(dask worker {address} --nthreads 1 --preload {PRELOAD}). Ctrl-C stops")
+
+
 def grade_class_on(client: Client, entries: Sequence[Entry], out: Path, plan: Plan, force: bool = False,
                    listener: Listener | None = None, clock: Callable[[], str] = now) -> list[Outcome]:
     """Grade every entry whose stored result is out of date on ``client``'s workers into ``out/reports``.

@@ -157,6 +157,9 @@ def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str
                 outcomes = grade_class(found.entries, out, plan, jobs=workers, force=force, listener=bar)
             else:
                 with cluster.connect(dask_address, workers) as client:
+                    waiting = cluster.no_workers(client, dask_address)
+                    if waiting:
+                        bar.note(f"grade batch: {waiting}")
                     outcomes = cluster.grade_class_on(client, found.entries, out, plan, force=force, listener=bar)
         except KeyboardInterrupt:
             pass
