@@ -52,24 +52,26 @@ def check(address: str, seconds: float) -> None:
             raise UsageError(f"--dask {address}: something listens there, but it did not answer as a Dask "
                              f"scheduler within {seconds:g} s ({_why(exc)}); is it a dashboard's address? A "
                              f"scheduler listens on port {SCHEDULER_PORT} unless told otherwise") from None
-        raise UsageError(f"--dask {address}: no Dask scheduler answered there within {seconds:g} s "
-                         f"({_why(exc)})") from None
+        raise _unanswered(address, seconds, exc) from None
     kind = reply.get("type") if isinstance(reply, dict) else None
     if kind != "Scheduler":
-        what = f"a Dask {str(kind).lower()}" if isinstance(kind, str) else "not a Dask scheduler"
-        raise UsageError(f"--dask {address}: that is {what}, not the scheduler; give the scheduler's address "
-                         "(the one its workers were started with)")
+        what = f"that is a Dask {kind.lower()}" if isinstance(kind, str) else "what answered there is not Dask"
+        raise UsageError(f"--dask {address}: {what}, not the scheduler; give the scheduler's address (the one its "
+                         "workers were started with)")
 
 
 def _accepts(address: str, location: str, seconds: float) -> None:
-    """Whether anything accepts a TCP connection at ``location`` (``host:port``) within ``seconds``."""
+    """Return if anything accepts a TCP connection at ``location`` (``host:port``) within ``seconds``."""
     try:
         host, port = parse_host_port(location, SCHEDULER_PORT)
         with socket.create_connection((host, int(port)), timeout=seconds):
             return
     except (OSError, TypeError, ValueError) as exc:
-        raise UsageError(f"--dask {address}: no Dask scheduler answered there within {seconds:g} s "
-                         f"({_why(exc)})") from None
+        raise _unanswered(address, seconds, exc) from None
+
+
+def _unanswered(address: str, seconds: float, exc: BaseException) -> UsageError:
+    return UsageError(f"--dask {address}: no Dask scheduler answered there within {seconds:g} s ({_why(exc)})")
 
 
 def _ask(address: str, seconds: float) -> Any:
