@@ -105,7 +105,13 @@ def test_an_interrupted_wait_stops_the_copy_and_reaps_it(tmp_path: Path) -> None
         time.sleep(30)
         write_atomic(target, b"png")
 
-    finish = aside(slow)
+    # Ctrl-C as a terminal delivers it: a suite started in the background by a non-interactive shell begins
+    # with SIGINT ignored, which the copy would inherit, and then no Ctrl-C could stop either process.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        finish = aside(slow)
+    finally:
+        signal.signal(signal.SIGINT, previous_int)  # the copy has its own from here
     deadline = time.monotonic() + 30
     while not (started.exists() and started.read_text()) and time.monotonic() < deadline:
         time.sleep(0.01)
