@@ -86,7 +86,9 @@ def reference(mixed_class: Path, course_root: Path, tmp_path_factory: pytest.Tem
 def test_a_local_cluster_writes_what_jobs_2_writes(mixed_class: Path, course_root: Path, reference: dict[str, bytes],
                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert batch(mixed_class, tmp_path / "out", course_root, "--dask", "local", "--jobs", "2") == 0
-    assert "4 graded, 3 failed" in capsys.readouterr().err  # dave's syntax error, frank, grace; erin's stub is graded
+    err = capsys.readouterr().err
+    assert "4 graded, 3 failed" in err  # dave's syntax error, frank, grace; erin's stub is graded
+    assert "\ngrading " in "\n" + err and "starting Dask" not in err  # the bar says grading once the cluster is up
     assert tree(tmp_path / "out") == reference
 
 

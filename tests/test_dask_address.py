@@ -122,3 +122,5 @@ def test_a_note_reaches_a_log_while_the_bar_runs() -> None:
     with ProgressBar(stream) as bar:
         bar.note("grade batch: waiting for workers")
         assert "grade batch: waiting for workers" in stream.getvalue()
+        bar.doing("connecting")
+    assert stream.getvalue().splitlines()[-1].startswith("connecting ")  # the bar, printed as it stops

@@ -156,7 +156,9 @@ def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str
             if cluster is None:
                 outcomes = grade_class(found.entries, out, plan, jobs=workers, force=force, listener=bar)
             else:
+                bar.doing("starting Dask" if dask_address == cluster.LOCAL else "connecting")
                 with cluster.connect(dask_address, workers) as client:
+                    bar.doing("grading")
                     waiting = cluster.no_workers(client, dask_address)
                     if waiting:
                         bar.note(f"grade batch: {waiting}")

@@ -43,6 +43,10 @@ class ProgressBar:
         self.counts[outcome.status] += 1
         self._progress.update(self._task, advance=0 if outcome.status == "unchanged" else 1, counts=self._text())
 
+    def doing(self, description: str) -> None:
+        """What the bar says it is doing (``grading``; ``starting Dask`` or ``connecting`` before that)."""
+        self._progress.update(self._task, description=description)
+
     def note(self, text: str) -> None:
         """A line above the bar (on a terminal) or at once (in a log), while the bar goes on."""
         self._progress.console.print(text, highlight=False, soft_wrap=True)
