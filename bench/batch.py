@@ -90,6 +90,18 @@ def steal_seconds() -> float:
         return 0.0
 
 
+def huge_pages_mode() -> str:
+    """The kernel's transparent huge page mode (``always``, ``madvise`` or ``never``; ``MADV_COLLAPSE``, which a
+    batch's zygote asks for, works in all three from Linux 6.1), or ``unknown``."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as handle:
+            text = handle.read()
+    except OSError:
+        return "unknown"
+    chosen = [word[1:-1] for word in text.split() if word.startswith("[")]
+    return chosen[0] if chosen else "unknown"
+
+
 def make_class(folder: Path, students: int) -> list[Path]:
     """``students`` folders ``s0001/linear.py`` ..., cycling through a correct module and typical mistakes."""
     solution = (ROOT / "solutions" / "ex04_linear" / "linear.py").read_bytes()
@@ -318,7 +330,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="grade-bench-batch-"))
     os.environ["GRADER_CACHE"] = str(work / "cache")
     try:
-        print(f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}\n")
+        print(f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}, Linux "
+              f"{platform.release()}, transparent huge pages: {huge_pages_mode()}\n")
         if args.only_dask:
             dask_overhead(work, args.dask_students, args.jobs, args.dask_repeats)
             return
