@@ -90,6 +90,11 @@ def steal_seconds() -> float:
         return 0.0
 
 
+def stolen_text(stolen: float, wall: float) -> str:
+    """Stolen CPU seconds, and their share of the wall time's core-seconds."""
+    return f"{stolen:.1f} s ({100 * stolen / (wall * (os.cpu_count() or 1)):.0f} %)"
+
+
 def huge_pages_mode() -> str:
     """The kernel's transparent huge page mode (``always``, ``madvise`` or ``never``; ``MADV_COLLAPSE``, which a
     batch's zygote asks for, works in all three from Linux 6.1), or ``unknown``."""
@@ -186,9 +191,8 @@ def throughput(work: Path, students: int, jobs: int, scales: list[int], rounds: 
     print(f"\nRounds, naive per student: {', '.join(f'{p:.3f} s' for p in per_naive)}; ours on {students}: "
           f"{', '.join(f'{t:.1f} s' for t in warm)}"
           + "".join(f"; on {big}: {', '.join(f'{t:.1f} s' for t in larger[big])}" for big in sizes) + ".")
-    cores = os.cpu_count() or 1
     print("\nCPU time stolen by the hypervisor in each round (of the round's wall time × cores): "
-          + ", ".join(f"{s:.1f} s ({100 * s / (w * cores):.0f} %)" for s, w in stolen) + ".")
+          + ", ".join(stolen_text(s, w) for s, w in stolen) + ".")
     print(f"\nThe naive time for {' and '.join(map(str, sizes))} students is the measured {students} scaled: each "
           "student is its own process, so it is linear by construction. Our start-up (the sandbox zygote's torch "
           "import, the reference cases, every class file) is paid once per run; the last line is the cost of one "
@@ -222,8 +226,8 @@ def dask_overhead(work: Path, students: int, jobs: int, repeats: int) -> None:
     paired = statistics.median(d / j for d, j in zip(times["dask"], times["jobs"], strict=True))
     print(f"\nOverhead of Dask: {100 * (dask_s / jobs_s - 1):+.1f} % of the medians, {100 * (paired - 1):+.1f} % the "
           "median of the run-by-run ratios (goal: at most +20 %); the cluster's start (scheduler, worker processes, "
-          "the sandbox zygote's torch import) and stop are counted. CPU time stolen by the hypervisor meanwhile: "
-          f"{stolen:.1f} s ({100 * stolen / (wall * (os.cpu_count() or 1)):.0f} % of the wall time × cores).\n")
+          "the sandbox zygote's torch import) and stop are counted. CPU time stolen by the hypervisor meanwhile "
+          f"(of the wall time × cores): {stolen_text(stolen, wall)}.\n")
 
 
 def rss_kib(pid: int | str = "self") -> int:

@@ -84,9 +84,8 @@ def connect(address: str, jobs: int) -> Iterator[Client]:
         scheduler.check(address, CONNECT_SECONDS)
         try:
             client = Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
-        except Exception as exc:  # noqa: BLE001 - refused, timed out, not an address, not a scheduler
-            raise UsageError(f"--dask {address}: no Dask scheduler answered there within {CONNECT_SECONDS} s "
-                             f"({type(exc).__name__}: {exc})") from None
+        except Exception as exc:  # noqa: BLE001 - the scheduler went away between the check and the client
+            raise scheduler.unanswered(address, CONNECT_SECONDS, exc) from None
         with client:
             yield client
         return

@@ -52,7 +52,7 @@ def check(address: str, seconds: float) -> None:
             raise UsageError(f"--dask {address}: something listens there, but it did not answer as a Dask "
                              f"scheduler within {seconds:g} s ({_why(exc)}); is it a dashboard's address? A "
                              f"scheduler listens on port {SCHEDULER_PORT} unless told otherwise") from None
-        raise _unanswered(address, seconds, exc) from None
+        raise unanswered(address, seconds, exc) from None
     kind = reply.get("type") if isinstance(reply, dict) else None
     if kind != "Scheduler":
         what = f"that is a Dask {kind.lower()}" if isinstance(kind, str) else "what answered there is not Dask"
@@ -67,10 +67,11 @@ def _accepts(address: str, location: str, seconds: float) -> None:
         with socket.create_connection((host, int(port)), timeout=seconds):
             return
     except (OSError, TypeError, ValueError) as exc:
-        raise _unanswered(address, seconds, exc) from None
+        raise unanswered(address, seconds, exc) from None
 
 
-def _unanswered(address: str, seconds: float, exc: BaseException) -> UsageError:
+def unanswered(address: str, seconds: float, exc: BaseException) -> UsageError:
+    """The usage error for an address where no Dask scheduler answered within ``seconds`` (``exc``: why)."""
     return UsageError(f"--dask {address}: no Dask scheduler answered there within {seconds:g} s ({_why(exc)})")
 
 
