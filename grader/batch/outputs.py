@@ -14,17 +14,19 @@ command, which prints them at the end of the batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from importlib import import_module
 from pathlib import Path
 
 from grader.batch import LMS_NAMES
 from grader.batch.aside import aside
-from grader.batch.record import Assignment, ClassRecords
+from grader.batch.record import Assignment, ClassRecords, StudentRecord
 from grader.batch.roster import Roster
 from grader.batch.state import write_atomic
 from grader.ci import legacy as classroom
+from grader.writers.sinks import Sink, feed
+from grader.writers.tally import Tally
 
 Writer = Callable[[ClassRecords, Path], Path]
 ISOLATION_LAYERS = ("environment", "seccomp", "landlock")
@@ -46,50 +48,103 @@ class Outputs:
 
 def lms_writer(name: str) -> Writer:
     """The writer for ``--lms name``; imported on demand, so unused formats cost nothing."""
+    start = lms_sink(name)
+
+    def write(records: ClassRecords, destination: Path) -> Path:
+        return feed(records, [start(records.assignments, destination)])[0]
+    return write
+
+
+def lms_sink(name: str) -> Callable[[Sequence[Assignment], Path], Sink]:
+    """What starts the :class:`~grader.writers.sinks.Sink` of ``--lms name`` for some assignments and a folder."""
     if name == "classroom":
-        return write_classroom
+        return ClassroomWriter
     if name not in LMS_NAMES:
         raise ValueError(f"unknown LMS {name!r}; expected one of {', '.join(LMS_NAMES)}")
-    module = import_module(f"grader.writers.{name}")
-    writer: Writer = module.write
-    return writer
+    sink: Callable[[Sequence[Assignment], Path], Sink] = import_module(f"grader.writers.{name}").Writer
+    return sink
 
 
 def write_outputs(out: Path, students: Sequence[str], assignments: list[Assignment], lms: Sequence[str] = (),
                   roster: Roster | None = None, title: str = "") -> Outputs:
-    """Write feedback, ``gradebook.csv``, the summary and each ``--lms`` format for ``students`` (file keys)."""
-    from grader.writers import feedback, gradebook, summary
+    """Write feedback, ``gradebook.csv``, the summary and each ``--lms`` format for ``students`` (file keys).
+
+    Every file comes from one read of each report (:mod:`grader.writers.sinks`). The files are in two shares that
+    take about as long, measured at 240 students: this process counts the class for the summary and writes the
+    tables (gradebook, Canvas, Moodle, Blackboard), Gradescope's results and JUnit; a copy of it on the machine's
+    other core (:func:`grader.batch.aside.aside`) writes the feedback pages and the LTI and Classroom files. A
+    class small enough to be kept in memory is read before the copy is made, which inherits it; a larger one is
+    read by each of the two. The summary's two pictures are drawn in copies too, once the class is counted.
+    """
+    from grader.writers import gradebook, summary
 
     present = [s for s in students if (out / "reports" / f"{s}.json").is_file()]
     records = ClassRecords(out / "reports", present, assignments, roster)
+    names = list(dict.fromkeys(lms))
+    beside = [name for name in names if name in BESIDE]
+    here = [name for name in names if name not in BESIDE]
+    records.read()
+    feedback_written = aside(lambda: _write_beside(records, out, beside))
+    found = Tally()
+    people = _People()
+    sinks = [gradebook.Writer(assignments, out), *(lms_sink(name)(assignments, out) for name in here)]
+    written = feed(_counted(records, found, people), sinks)
     unmatched = []
     if roster is not None:
-        rows = roster.unmatched([r.identity for r in records])
+        rows = roster.unmatched([r.identity for r in people.records])
         unmatched = [", ".join(f"{k}: {v}" for k, v in row.items()) for row in rows]
-    names = list(dict.fromkeys(lms))
-    records.warnings = sandbox_warnings(records) + identity_warnings(records, names, roster is not None)
-    # The summary's two pictures are a third to a half of this function's time at 24 students, and the feedback
-    # pages about a seventh at 240 (~0.7 ms a student): both are made beside the gradebook and the LMS files, in
-    # copies of this process on the machine's other core (at 240 students the class files took ~1.7 s after the
-    # last student, all but the pictures on one core).
-    pages, pictures = summary.begin(records, out, title, unmatched, start=aside)
-    folder = out / "feedback"
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def each_feedback() -> None:
-        for record in records:
-            feedback.write(record, folder)
-
-    feedback_written = aside(each_feedback)
-    paths = [folder, gradebook.write(records, out), *pages]
-    paths += [lms_writer(name)(records, out) for name in names]
+    records.warnings = people.sandbox_warnings() + identity_warnings(people.records, names, roster is not None,
+                                                                             assignments)
+    pages, pictures = summary.begin(records, out, title, unmatched, start=aside, found=found)
+    paths = dict(zip(here, written[1:], strict=True))
+    paths |= {name: lms_sink(name)(assignments, out).path for name in beside}
     feedback_written()
     pictures()
-    return Outputs(paths, records.warnings)
+    return Outputs([out / "feedback", written[0], *pages, *(paths[name] for name in names)], records.warnings)
 
 
-def identity_warnings(records: ClassRecords, lms: Sequence[str], roster_given: bool) -> list[str]:
-    """One line per ``--lms`` file whose LMS cannot match some rows, and one when Canvas columns lack ids."""
+BESIDE = ("lti", "classroom")
+"""The ``--lms`` files written beside the feedback pages, in the copy (:func:`write_outputs`)."""
+
+
+def _write_beside(records: ClassRecords, out: Path, names: Sequence[str]) -> None:
+    from grader.writers import feedback
+
+    feed(records, [feedback.Writer(records.assignments, out), *(lms_sink(n)(records.assignments, out) for n in names)])
+
+
+def _counted(records: Iterable[StudentRecord], found: Tally, people: _People) -> Iterator[StudentRecord]:
+    """The records, each counted for the summary and noted for the warnings as it goes by."""
+    for record in records:
+        found.add(record)
+        people.add(record)
+        yield record
+
+
+class _People:
+    """What the warnings need of each student, kept for the class: the record without its reports (ids, errors),
+    and the sandbox layers it was graded without."""
+
+    def __init__(self) -> None:
+        self.records: list[StudentRecord] = []
+        self._lacking: dict[str, set[str]] = {}
+
+    def add(self, record: StudentRecord) -> None:
+        self.records.append(replace(record, reports=(), output=""))
+        lacking = sandbox_gaps(record)
+        if lacking:
+            self._lacking[record.student_id] = lacking
+
+    def sandbox_warnings(self) -> list[str]:
+        return _sandbox_text(self._lacking, len(self.records))
+
+
+def identity_warnings(records: Sequence[StudentRecord] | ClassRecords, lms: Sequence[str], roster_given: bool,
+                      assignments: Sequence[Assignment] | None = None) -> list[str]:
+    """One line per ``--lms`` file whose LMS cannot match some rows, and one when Canvas columns lack ids
+    (``assignments``: the class's, by default those of ``records`` when it is a :class:`ClassRecords`)."""
+    if assignments is None:
+        assignments = records.assignments if isinstance(records, ClassRecords) else []
     found = []
     for name in dict.fromkeys(lms):
         if name not in MATCHED_LMS:
@@ -99,7 +154,7 @@ def identity_warnings(records: ClassRecords, lms: Sequence[str], roster_given: b
         if missing:
             found.append(_unmatched_text(name, module.NEEDS, missing, len(records), roster_given))
     if "canvas" in lms:
-        bare = [a.id for a in records.assignments if not a.canvas_id]
+        bare = [a.id for a in assignments if not a.canvas_id]
         if bare:
             found.append(f"--lms canvas: no Canvas assignment id for {', '.join(bare)}, so importing canvas.csv "
                          f"creates new assignments; pass --canvas-assignment {bare[0]}=ID (the number in the "
@@ -107,25 +162,33 @@ def identity_warnings(records: ClassRecords, lms: Sequence[str], roster_given: b
     return found
 
 
-def sandbox_warnings(records: ClassRecords) -> list[str]:
+def sandbox_warnings(records: Iterable[StudentRecord]) -> list[str]:
     """One line when some students' code ran without an :data:`ISOLATION_LAYERS` layer (a Dask worker on a host
     without Landlock, say), naming the layers and the students; their reports' ``"sandbox"`` says which."""
-    missing: set[str] = set()
-    students = []
+    people = _People()
     for record in records:
-        lacking = set()
-        for report in record.reports:
-            if not report.sandbox:  # none of the student's code ran: unusable, or not graded
-                continue
-            layers = report.sandbox.get("layers")
-            active = layers if isinstance(layers, dict) else {}
-            lacking |= {name for name in ISOLATION_LAYERS if active.get(name) is not True}
-        if lacking:
-            students.append(record.student_id)
-            missing |= lacking
-    if not students:
+        people.add(record)
+    return people.sandbox_warnings()
+
+
+def sandbox_gaps(record: StudentRecord) -> set[str]:
+    """The :data:`ISOLATION_LAYERS` that some of the student's code ran without."""
+    lacking: set[str] = set()
+    for report in record.reports:
+        if not report.sandbox:  # none of the student's code ran: unusable, or not graded
+            continue
+        layers = report.sandbox.get("layers")
+        active = layers if isinstance(layers, dict) else {}
+        lacking |= {name for name in ISOLATION_LAYERS if active.get(name) is not True}
+    return lacking
+
+
+def _sandbox_text(lacking: dict[str, set[str]], total: int) -> list[str]:
+    if not lacking:
         return []
-    return [f"{len(students)} of {len(records)} students were graded by a sandbox without "
+    students = list(lacking)
+    missing = set().union(*lacking.values())
+    return [f"{len(students)} of {total} students were graded by a sandbox without "
             f"{', '.join(sorted(missing))} ({_names(students)}; \"sandbox\" in their reports says which), so their "
             "code could reach more of the grading machine than it should: grade on Linux hosts with Landlock and "
             "seccomp (README, Isolation)."]
@@ -143,18 +206,26 @@ def _unmatched_text(lms: str, needs: str, students: list[str], total: int, roste
             f"cannot match their rows: {why}.")
 
 
-def write_classroom(records: ClassRecords, destination: Path) -> Path:
+class ClassroomWriter(Sink):
     """``classroom/<student>.env``: ``EX04_RESULTS=<base64 JSON>`` per exercise, the variables the GitHub Classroom
     reporter reads (FORMATS.md), so a student's grade of record can be replayed through the reporter."""
-    folder = destination / "classroom"
-    for record in records:
+
+    def __init__(self, assignments: Sequence[Assignment], destination: Path) -> None:
+        self.path = destination / "classroom"
+        self._assignments = list(assignments)
+
+    def add(self, record: StudentRecord) -> None:
         lines = []
-        for a in records.assignments:
+        for a in self._assignments:
             report = record.report(a.id)
             if report is not None:
                 data = classroom.result(report, error=record.error)
             else:
                 data = {"version": 1, "status": "error", "max_score": a.max_score, "tests": []}
             lines.append(f"{a.id.upper()}_RESULTS={classroom.encode(data)}")
-        write_atomic(folder / f"{record.student}.env", "\n".join(lines) + "\n")
-    return folder
+        write_atomic(self.path / f"{record.student}.env", "\n".join(lines) + "\n")
+
+
+def write_classroom(records: ClassRecords, destination: Path) -> Path:
+    """Every student's ``classroom/<student>.env`` (:class:`ClassroomWriter`)."""
+    return feed(records, [ClassroomWriter(records.assignments, destination)])[0]

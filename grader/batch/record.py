@@ -199,13 +199,31 @@ class Trouble:
 _ROW_FIELDS = tuple(f.name for f in fields(Row))
 
 
+_ROW_NAMES = frozenset(_ROW_FIELDS)
+
+
 def report_from_dict(data: dict[str, Any]) -> Report:
     """The inverse of :meth:`Report.to_dict` (the printed output is not part of the JSON report)."""
-    rows = tuple(Row(**{k: row[k] for k in _ROW_FIELDS if k in row}) for row in data["checks"])
+    rows = tuple(_row(row) for row in data["checks"])
     return Report(exercise=data["exercise"], title=data["title"], score=float(data["score"]),
                   max_score=float(data["max_score"]), seed=int(data["seed"]), checks=rows,
                   sandbox=dict(data.get("sandbox", {})),
                   substitutions=tuple(Substitution(**s) for s in data.get("substitutions", ())))
+
+
+def _row(data: dict[str, Any]) -> Row:
+    """A :class:`Row` from its stored dict.
+
+    A frozen dataclass sets each field through ``object.__setattr__``: ~7 µs a row, most of reading a report back
+    (a student with every exercise has ~1,150 rows). A stored row has exactly the row's fields
+    (:meth:`Report.to_dict`), so it becomes the instance's attributes as it is, in a quarter of the time; a row
+    with other keys (a report written by another version) goes through the constructor, which drops unknown keys
+    and fills the defaults."""
+    if data.keys() == _ROW_NAMES:
+        row = object.__new__(Row)
+        row.__dict__.update(data)
+        return row
+    return Row(**{k: data[k] for k in _ROW_FIELDS if k in data})
 
 
 def read_record(path: Path) -> StudentRecord:
@@ -257,14 +275,16 @@ def points(value: float) -> str:
 
 
 KEEP_IN_MEMORY = 256
-"""Up to this many students, records read once are kept for the next writer; beyond it, each pass re-reads them."""
+"""Up to this many students, records read once are kept in memory; beyond it, each pass reads them as it goes
+(the class files take one pass per process: :mod:`grader.writers.sinks`)."""
 
 
 class ClassRecords:
     """The class, read back from ``reports/``: every writer iterates it.
 
-    A small class is kept in memory after the first pass, so the dozen writers parse each report once; a
-    large one is streamed, one student in memory at a time, so memory does not grow with the class.
+    A small class is kept in memory after the first pass; a large one is streamed, one student in memory at a
+    time, so memory does not grow with the class. Either way the class files read it once per process, every
+    writer being fed in the same pass (:mod:`grader.writers.sinks`).
 
     Attributes:
         folder: the ``reports`` folder.
@@ -298,6 +318,13 @@ class ClassRecords:
 
     def __len__(self) -> int:
         return len(self.students)
+
+    def read(self) -> None:
+        """Read a class that is kept in memory now, so that copies of this process made later have it parsed;
+        a larger class is read by each pass (in each copy) instead."""
+        if self._kept is not None:
+            for _ in self:
+                pass
 
     def _assignments(self) -> list[Assignment]:
         found: dict[str, Assignment] = {}

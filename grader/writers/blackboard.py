@@ -11,33 +11,49 @@ unchanged.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from grader.batch.record import ClassRecords, points
+from grader.batch.record import Assignment, ClassRecords, StudentRecord, points
 from grader.batch.state import write_atomic
 from grader.escape import html
 from grader.writers.feedback import brief
 from grader.writers.gradebook import cell, table_text
+from grader.writers.sinks import Sink, feed
 
 _HEADER_UNSAFE = re.compile(r"[\[\]|]")
 NEEDS = "Blackboard Username"
 
 
-def unmatched(records: ClassRecords) -> list[str]:
+def unmatched(records: Iterable[StudentRecord]) -> list[str]:
     """The ids of the students without a username, whose row carries their student id instead."""
     return [r.student_id for r in records if not r.identity.username]
 
 
-def write(records: ClassRecords, destination: Path) -> Path:
-    folder = destination / "blackboard"
-    for a in records.assignments:
-        title = _HEADER_UNSAFE.sub(" ", f"{a.id.capitalize()} {a.title}")
-        rows = [["Username", cell(f"{title} [Total Pts: {points(a.max_score)} Score]"), "Feedback to Learner",
-                 "Feedback Format"]]
-        for record in records:
-            report = None if record.error else record.report(a.id)
+class Writer(Sink):
+    """One table per exercise, filled a student at a time."""
+
+    def __init__(self, assignments: Sequence[Assignment], destination: Path) -> None:
+        self.path = destination / "blackboard"
+        self._tables: dict[str, list[list[str]]] = {}
+        for a in assignments:
+            title = _HEADER_UNSAFE.sub(" ", f"{a.id.capitalize()} {a.title}")
+            self._tables[a.id] = [["Username", cell(f"{title} [Total Pts: {points(a.max_score)} Score]"),
+                                   "Feedback to Learner", "Feedback Format"]]
+
+    def add(self, record: StudentRecord) -> None:
+        who = cell(record.identity.username or record.student_id)
+        for exercise, rows in self._tables.items():
+            report = None if record.error else record.report(exercise)
             score = points(report.score) if report is not None else ""
-            feedback = cell(html(brief(report, record.problems.get(a.id, "")))) if report is not None else ""
-            rows.append([cell(record.identity.username or record.student_id), score, feedback, "HTML" if feedback else ""])
-        write_atomic(folder / f"{a.id}.csv", table_text(rows, quote_all=True))
-    return folder
+            feedback = cell(html(brief(report, record.problems.get(exercise, "")))) if report is not None else ""
+            rows.append([who, score, feedback, "HTML" if feedback else ""])
+
+    def finish(self) -> Path:
+        for exercise, rows in self._tables.items():
+            write_atomic(self.path / f"{exercise}.csv", table_text(rows, quote_all=True))
+        return self.path
+
+
+def write(records: ClassRecords, destination: Path) -> Path:
+    return feed(records, [Writer(records.assignments, destination)])[0]

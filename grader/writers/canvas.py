@@ -11,11 +11,13 @@ cells, which Canvas leaves unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from grader.batch.record import Assignment, ClassRecords, points
+from grader.batch.record import Assignment, ClassRecords, StudentRecord, points
 from grader.batch.state import write_atomic
 from grader.writers.gradebook import cell, score_cells, table_text
+from grader.writers.sinks import Sink, feed
 
 IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 POINTS_POSSIBLE = "    Points Possible"
@@ -28,19 +30,27 @@ def column(assignment: Assignment) -> str:
     return cell(f"{name} ({assignment.canvas_id})" if assignment.canvas_id else name)
 
 
-def unmatched(records: ClassRecords) -> list[str]:
+def unmatched(records: Iterable[StudentRecord]) -> list[str]:
     """The ids of the students whose row Canvas cannot match: no Canvas ID and no SIS User ID."""
     return [r.student_id for r in records if not (r.identity.lms_id or r.identity.sis_id)]
 
 
-def write(records: ClassRecords, destination: Path) -> Path:
-    exercises = [a.id for a in records.assignments]
-    rows = [IDENTITY + [column(a) for a in records.assignments],
-            [POINTS_POSSIBLE, "", "", "", ""] + [points(a.max_score) for a in records.assignments]]
-    for record in records:
+class Writer(Sink):
+    def __init__(self, assignments: Sequence[Assignment], destination: Path) -> None:
+        self.path = destination / "canvas.csv"
+        self._exercises = [a.id for a in assignments]
+        self._rows = [IDENTITY + [column(a) for a in assignments],
+                      [POINTS_POSSIBLE, "", "", "", ""] + [points(a.max_score) for a in assignments]]
+
+    def add(self, record: StudentRecord) -> None:
         who = record.identity
-        rows.append([cell(who.display), cell(who.lms_id), cell(who.sis_id), cell(who.username), cell(who.section),
-                     *score_cells(record, exercises)])
-    path = destination / "canvas.csv"
-    write_atomic(path, table_text(rows))
-    return path
+        self._rows.append([cell(who.display), cell(who.lms_id), cell(who.sis_id), cell(who.username),
+                           cell(who.section), *score_cells(record, self._exercises)])
+
+    def finish(self) -> Path:
+        write_atomic(self.path, table_text(self._rows))
+        return self.path
+
+
+def write(records: ClassRecords, destination: Path) -> Path:
+    return feed(records, [Writer(records.assignments, destination)])[0]

@@ -12,15 +12,16 @@ indented so that a CI log showing the Markdown does not run it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.batch.record import StudentRecord, points
+from grader.batch.record import Assignment, StudentRecord, points
 from grader.batch.state import write_if_changed
 from grader.escape import html, log_line, markdown_block, markdown_inline, printable
 from grader.results import CHECK_KINDS, Report, Row
 from grader.writers.cells import cell
+from grader.writers.sinks import Sink
 
 WHOLE_OP = ("forward", "policy", "training")
 GRADIENT = tuple(c for c in CHECK_KINDS if c not in WHOLE_OP)
@@ -170,6 +171,17 @@ def write(record: StudentRecord, folder: Path) -> list[Path]:
     write_if_changed(paths[0], markdown(record))
     write_if_changed(paths[1], page(record))
     return paths
+
+
+class Writer(Sink):
+    """``feedback/<student>.md`` and ``.html`` for each student, as each comes."""
+
+    def __init__(self, assignments: Sequence[Assignment], destination: Path) -> None:
+        self.path = destination / "feedback"
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def add(self, record: StudentRecord) -> None:
+        write(record, self.path)
 
 
 def _total(record: StudentRecord) -> str:

@@ -16,9 +16,10 @@ import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from grader.batch.record import ClassRecords, StudentRecord, points
+from grader.batch.record import Assignment, ClassRecords, StudentRecord, points
 from grader.batch.state import write_atomic
 from grader.escape import printable
+from grader.writers.sinks import Sink, feed
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -53,12 +54,21 @@ def reason(record: StudentRecord) -> str:
     return record.error or "; ".join(f"{ex}: {why}" for ex, why in sorted(record.problems.items()))
 
 
-def write(records: ClassRecords, destination: Path) -> Path:
-    exercises = [a.id for a in records.assignments]
-    rows: list[list[str]] = [["student", *exercises, "total", "error"]]
-    for record in records:
+class Writer(Sink):
+    def __init__(self, assignments: Sequence[Assignment], destination: Path) -> None:
+        self.path = destination / "gradebook.csv"
+        self._exercises = [a.id for a in assignments]
+        self._rows: list[list[str]] = [["student", *self._exercises, "total", "error"]]
+
+    def add(self, record: StudentRecord) -> None:
         total = "" if record.error else points(record.score)
-        rows.append([cell(record.student_id), *score_cells(record, exercises), total, cell(reason(record))])
-    path = destination / "gradebook.csv"
-    write_atomic(path, table_text(rows))
-    return path
+        self._rows.append([cell(record.student_id), *score_cells(record, self._exercises), total,
+                           cell(reason(record))])
+
+    def finish(self) -> Path:
+        write_atomic(self.path, table_text(self._rows))
+        return self.path
+
+
+def write(records: ClassRecords, destination: Path) -> Path:
+    return feed(records, [Writer(records.assignments, destination)])[0]

@@ -10,14 +10,16 @@ re-run writes the same bytes. A student the grader could not grade gets score 0 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from grader.batch.record import ClassRecords, Group, StudentRecord, groups, points
+from grader.batch.record import Assignment, ClassRecords, Group, StudentRecord, groups, points
 from grader.batch.state import write_atomic
 from grader.escape import printable
 from grader.results import Report
 from grader.writers.feedback import problems
+from grader.writers.sinks import Sink, feed
 
 
 def results(record: StudentRecord) -> dict[str, Any]:
@@ -58,9 +60,14 @@ def _test(report: Report, n: int, group: Group) -> dict[str, Any]:
     }
 
 
-def write(records: ClassRecords, destination: Path) -> Path:
-    folder = destination / "gradescope"
-    for record in records:
+class Writer(Sink):
+    def __init__(self, assignments: Sequence[Assignment], destination: Path) -> None:
+        self.path = destination / "gradescope"
+
+    def add(self, record: StudentRecord) -> None:
         data = json.dumps(results(record), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-        write_atomic(folder / record.student / "results.json", data)
-    return folder
+        write_atomic(self.path / record.student / "results.json", data)
+
+
+def write(records: ClassRecords, destination: Path) -> Path:
+    return feed(records, [Writer(records.assignments, destination)])[0]

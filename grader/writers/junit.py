@@ -17,12 +17,15 @@ from __future__ import annotations
 import os
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
-from grader.batch.record import TROUBLE_CODES, ClassRecords, StudentRecord, groups, points
+from grader.batch.record import TROUBLE_CODES, Assignment, ClassRecords, StudentRecord, groups, points
 from grader.escape import xml, xml_chars
 from grader.results import Row
 from grader.writers.feedback import problems
+from grader.writers.sinks import Sink, feed
 
 
 def suites(record: StudentRecord) -> list[ET.Element]:
@@ -78,28 +81,48 @@ def _count(suite: ET.Element) -> ET.Element:
     return suite
 
 
-def write(records: ClassRecords, destination: Path) -> Path:
-    """Stream the suites to a temporary file, then put the totals on ``testsuites`` and rename it into place."""
-    path = destination / "junit.xml"
-    totals = {"tests": 0, "failures": 0, "errors": 0}
-    fd, tmp = tempfile.mkstemp(dir=destination, prefix=".junit.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as body:
-            for record in records:
-                for suite in suites(record):
-                    for key in totals:
-                        totals[key] += int(suite.get(key, "0"))
-                    ET.indent(suite, space="  ", level=1)
-                    body.write("  " + ET.tostring(suite, encoding="unicode") + "\n")
-        opening = " ".join(f'{k}="{v}"' for k, v in totals.items())
-        with open(tmp, encoding="utf-8") as body, open(tmp + ".x", "w", encoding="utf-8") as out:
+class Writer(Sink):
+    """Streams the suites to a temporary file, then puts the totals on ``testsuites`` and renames it into place."""
+
+    def __init__(self, assignments: Sequence[Assignment], destination: Path) -> None:
+        self.path = destination / "junit.xml"
+        self._totals = {"tests": 0, "failures": 0, "errors": 0}
+        self._tmp = ""
+        self._body: TextIO | None = None
+
+    def add(self, record: StudentRecord) -> None:
+        body = self._open()
+        for suite in suites(record):
+            for key in self._totals:
+                self._totals[key] += int(suite.get(key, "0"))
+            ET.indent(suite, space="  ", level=1)
+            body.write("  " + ET.tostring(suite, encoding="unicode") + "\n")
+
+    def _open(self) -> TextIO:
+        if self._body is None:
+            fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".junit.", suffix=".tmp")
+            self._body = os.fdopen(fd, "w", encoding="utf-8")
+        return self._body
+
+    def finish(self) -> Path:
+        self._open().close()
+        opening = " ".join(f'{k}="{v}"' for k, v in self._totals.items())
+        with open(self._tmp, encoding="utf-8") as body, open(self._tmp + ".x", "w", encoding="utf-8") as out:
             out.write('<?xml version="1.0" encoding="utf-8"?>\n')
             out.write(f'<testsuites name="{xml("grade batch")}" {opening} time="0">\n')
             while chunk := body.read(1 << 20):
                 out.write(chunk)
             out.write("</testsuites>\n")
-        os.replace(tmp + ".x", path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-        Path(tmp + ".x").unlink(missing_ok=True)
-    return path
+        os.replace(self._tmp + ".x", self.path)
+        return self.path
+
+    def close(self) -> None:
+        if self._body is not None:
+            self._body.close()
+        if self._tmp:
+            Path(self._tmp).unlink(missing_ok=True)
+            Path(self._tmp + ".x").unlink(missing_ok=True)
+
+
+def write(records: ClassRecords, destination: Path) -> Path:
+    return feed(records, [Writer(records.assignments, destination)])[0]

@@ -11,17 +11,19 @@ A student the grader could not grade gets ``gradingProgress: Failed`` and no sco
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from grader.batch.record import ClassRecords, StudentRecord
+from grader.batch.record import Assignment, ClassRecords, StudentRecord
 from grader.batch.state import write_atomic
 from grader.writers.feedback import record_brief
+from grader.writers.sinks import Sink, feed
 
 NEEDS = "LTI userId"
 
 
-def unmatched(records: ClassRecords) -> list[str]:
+def unmatched(records: Iterable[StudentRecord]) -> list[str]:
     """The ids of the students without an ``lti_id``: their ``userId`` is a guess the platform may not know."""
     return [r.student_id for r in records if not r.identity.lti_id]
 
@@ -36,8 +38,13 @@ def score(record: StudentRecord) -> dict[str, Any]:
     return body
 
 
+class Writer(Sink):
+    def __init__(self, assignments: Sequence[Assignment], destination: Path) -> None:
+        self.path = destination / "lti"
+
+    def add(self, record: StudentRecord) -> None:
+        write_atomic(self.path / f"{record.student}.json", json.dumps(score(record), indent=2, allow_nan=False) + "\n")
+
+
 def write(records: ClassRecords, destination: Path) -> Path:
-    folder = destination / "lti"
-    for record in records:
-        write_atomic(folder / f"{record.student}.json", json.dumps(score(record), indent=2, allow_nan=False) + "\n")
-    return folder
+    return feed(records, [Writer(records.assignments, destination)])[0]

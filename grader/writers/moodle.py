@@ -8,12 +8,14 @@ lists those students). A student the grader could not grade gets empty cells.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from grader.batch.record import ClassRecords, Identity
+from grader.batch.record import Assignment, ClassRecords, Identity, StudentRecord
 from grader.batch.state import write_atomic
 from grader.writers.feedback import brief
 from grader.writers.gradebook import cell, score_cells, table_text
+from grader.writers.sinks import Sink, feed
 
 IDENTITY_COLUMNS = (("Email address", "email"), ("Username", "username"), ("ID number", "sis_id"))
 NEEDS = "Moodle email address, username or ID number"
@@ -27,25 +29,38 @@ def identity_column(identities: list[Identity]) -> tuple[str, str]:
     return "Username", "username"
 
 
-def unmatched(records: ClassRecords) -> list[str]:
+def unmatched(records: Iterable[StudentRecord]) -> list[str]:
     """The ids of the students without the identity column's value, whose row carries their student id instead."""
-    _, name = identity_column([r.identity for r in records])
-    return [r.student_id for r in records if not getattr(r.identity, name)]
+    people = list(records)
+    _, name = identity_column([r.identity for r in people])
+    return [r.student_id for r in people if not getattr(r.identity, name)]
 
 
-def write(records: ClassRecords, destination: Path) -> Path:
-    column, field = identity_column([r.identity for r in records])
-    exercises = [a.id for a in records.assignments]
-    header = [column]
-    for a in records.assignments:
-        header += [cell(f"{a.id} {a.title}"), cell(f"{a.id} feedback")]
-    rows = [header]
-    for record in records:
-        row = [cell(getattr(record.identity, field) or record.student_id)]
+class Writer(Sink):
+    """The identity column depends on every student's identity, so the rows wait for the class, without it."""
+
+    def __init__(self, assignments: Sequence[Assignment], destination: Path) -> None:
+        self.path = destination / "moodle.csv"
+        self._assignments = list(assignments)
+        self._rows: list[tuple[Identity, list[str]]] = []
+
+    def add(self, record: StudentRecord) -> None:
+        exercises = [a.id for a in self._assignments]
+        row = []
         for ex, score in zip(exercises, score_cells(record, exercises), strict=True):
             report = record.report(ex)
             row += [score, cell(brief(report, record.problems.get(ex, ""))) if score and report is not None else ""]
-        rows.append(row)
-    path = destination / "moodle.csv"
-    write_atomic(path, table_text(rows))
-    return path
+        self._rows.append((record.identity, row))
+
+    def finish(self) -> Path:
+        column, field = identity_column([who for who, _ in self._rows])
+        header = [column]
+        for a in self._assignments:
+            header += [cell(f"{a.id} {a.title}"), cell(f"{a.id} feedback")]
+        rows = [header] + [[cell(getattr(who, field) or who.student_id), *row] for who, row in self._rows]
+        write_atomic(self.path, table_text(rows))
+        return self.path
+
+
+def write(records: ClassRecords, destination: Path) -> Path:
+    return feed(records, [Writer(records.assignments, destination)])[0]

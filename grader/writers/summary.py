@@ -173,13 +173,14 @@ def write(records: ClassRecords, destination: Path, title: str = "", unmatched: 
 
 
 def begin(records: ClassRecords, destination: Path, title: str = "", unmatched: list[str] | None = None,
-          start: Callable[[Callable[[], None]], Callable[[], None]] = lambda work: work
+          start: Callable[[Callable[[], None]], Callable[[], None]] = lambda work: work, found: Tally | None = None
           ) -> tuple[list[Path], Callable[[], None]]:
     """Write the two pages, and hand the drawing of each picture to ``start`` (which may begin it elsewhere,
     :func:`grader.batch.aside.aside`, and returns the function that finishes it); return the four paths and the
     function that finishes both pictures. Drawing is most of the summary's time: ~0.2 s a picture, mostly
-    laying out and rasterising text."""
-    found = tally(records)
+    laying out and rasterising text. ``found`` is the class's :class:`Tally` when the caller counted it already
+    (in its own pass over the records)."""
+    found = tally(records) if found is None else found
     exercises = [a.id for a in records.assignments]
     order = [(exercise, target) for exercise in exercises for (ex, target) in found.targets if ex == exercise]
     cells = heatmap_grid(found, order)

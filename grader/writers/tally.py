@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from grader.batch.record import TROUBLE_CODES, ClassRecords, StudentRecord
+from grader.batch.record import TROUBLE_CODES, StudentRecord
 from grader.patterns import summary_text
 from grader.results import Report, Row
 from grader.scoring import VALUE_CHECKS
@@ -82,6 +83,18 @@ class Tally:
     not_attempted: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     troubles: list[Trouble] = field(default_factory=list)
 
+    def add(self, record: StudentRecord) -> None:
+        """Count one more student."""
+        self.students += 1
+        self.troubles += [Trouble(record.student_id, t.exercise, t.kind, t.detail) for t in record.troubles()]
+        if record.error:
+            return
+        self.graded += 1
+        if record.max_score:
+            self.percents.append(100.0 * record.score / record.max_score)
+        for report in record.reports:
+            _count(self, record, report)
+
     def share(self, key: MistakeKey) -> int:
         """The percentage of the exercise's students who made this mistake, rounded half up."""
         return self._percent(self.mistakes[key], key[0])
@@ -94,18 +107,10 @@ class Tally:
         return int(100 * count / (self.graded_per_exercise[exercise] or 1) + 0.5)
 
 
-def tally(records: ClassRecords) -> Tally:
+def tally(records: Iterable[StudentRecord]) -> Tally:
     found = Tally()
     for record in records:
-        found.students += 1
-        found.troubles += [Trouble(record.student_id, t.exercise, t.kind, t.detail) for t in record.troubles()]
-        if record.error:
-            continue
-        found.graded += 1
-        if record.max_score:
-            found.percents.append(100.0 * record.score / record.max_score)
-        for report in record.reports:
-            _count(found, record, report)
+        found.add(record)
     return found
 
 
