@@ -72,9 +72,10 @@ def write_outputs(out: Path, students: Sequence[str], assignments: list[Assignme
     Every file comes from one read of each report (:mod:`grader.writers.sinks`). The files are in two shares that
     take about as long, measured at 240 students: this process counts the class for the summary and writes the
     tables (gradebook, Canvas, Moodle, Blackboard), Gradescope's results and JUnit; a copy of it on the machine's
-    other core (:func:`grader.batch.aside.aside`) writes the feedback pages and the LTI and Classroom files. A
-    class small enough to be kept in memory is read before the copy is made, which inherits it; a larger one is
-    read by each of the two. The summary's two pictures are drawn in copies too, once the class is counted.
+    other core (:func:`grader.batch.aside.aside`) writes the feedback pages and the LTI and Classroom files. The
+    summary's two pictures are drawn in copies too, once the class is counted. A class small enough to be kept
+    in memory is read and counted first, so the pictures start before the tables, and the copies inherit the
+    parsed class; a larger one is read by each of the two, and its pictures are drawn at the end.
     """
     from grader.writers import gradebook, summary
 
@@ -83,19 +84,27 @@ def write_outputs(out: Path, students: Sequence[str], assignments: list[Assignme
     names = list(dict.fromkeys(lms))
     beside = [name for name in names if name in BESIDE]
     here = [name for name in names if name not in BESIDE]
-    records.read()
+    found, people = Tally(), _People()
+
+    def the_summary() -> tuple[list[Path], Callable[[], None]]:
+        unmatched = []
+        if roster is not None:
+            rows = roster.unmatched([r.identity for r in people.records])
+            unmatched = [", ".join(f"{k}: {v}" for k, v in row.items()) for row in rows]
+        records.warnings = people.sandbox_warnings() + identity_warnings(people.records, names, roster is not None,
+                                                                         assignments)
+        return summary.begin(records, out, title, unmatched, start=aside, found=found)
+
+    early = records.kept
+    if early:  # read and counted first: the pictures start now, and the copies made from here inherit the class
+        for _ in _counted(records, found, people):
+            pass
+        pages, pictures = the_summary()
     feedback_written = aside(lambda: _write_beside(records, out, beside))
-    found = Tally()
-    people = _People()
     sinks = [gradebook.Writer(assignments, out), *(lms_sink(name)(assignments, out) for name in here)]
-    written = feed(_counted(records, found, people), sinks)
-    unmatched = []
-    if roster is not None:
-        rows = roster.unmatched([r.identity for r in people.records])
-        unmatched = [", ".join(f"{k}: {v}" for k, v in row.items()) for row in rows]
-    records.warnings = people.sandbox_warnings() + identity_warnings(people.records, names, roster is not None,
-                                                                             assignments)
-    pages, pictures = summary.begin(records, out, title, unmatched, start=aside, found=found)
+    written = feed(records if early else _counted(records, found, people), sinks)
+    if not early:
+        pages, pictures = the_summary()
     paths = dict(zip(here, written[1:], strict=True))
     paths |= {name: lms_sink(name)(assignments, out).path for name in beside}
     feedback_written()

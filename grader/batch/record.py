@@ -319,12 +319,10 @@ class ClassRecords:
     def __len__(self) -> int:
         return len(self.students)
 
-    def read(self) -> None:
-        """Read a class that is kept in memory now, so that copies of this process made later have it parsed;
-        a larger class is read by each pass (in each copy) instead."""
-        if self._kept is not None:
-            for _ in self:
-                pass
+    @property
+    def kept(self) -> bool:
+        """Whether the class is kept in memory once read (a class of at most :data:`KEEP_IN_MEMORY` students)."""
+        return self._kept is not None
 
     def _assignments(self) -> list[Assignment]:
         found: dict[str, Assignment] = {}
