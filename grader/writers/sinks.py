@@ -5,9 +5,8 @@ student with all twelve. A class larger than :data:`grader.batch.record.KEEP_IN_
 (a parsed student with every exercise takes ~0.7 MB), so each writer that went through the class for itself
 read every report again: about 27 reads per student for the dozen files of ``--lms all`` (289 s for 600 students
 with twelve exercises each, 922 s for 2,000; now 22 s and 75 s). A :class:`Sink` is handed each record as it is
-read (:meth:`add`)
-and writes its file at the end (:meth:`finish`), so :func:`grader.batch.outputs.write_outputs` reads each report
-once per process, whatever the number of files.
+read (:meth:`add`) and writes its file at the end (:meth:`finish`), so :func:`grader.batch.outputs.write_outputs`
+reads each report once per process, whatever the number of files.
 
 Memory per student stays small: a sink keeps a table row of text (the gradebook, an LMS's CSV), writes a file
 per student at once (feedback, Gradescope, LTI, Classroom), or streams to a temporary file (JUnit).
