@@ -46,7 +46,25 @@ def files(folder: Path) -> dict[str, bytes]:
             if p.is_file() and "reports" not in p.parts}
 
 
-def write_all(out: Path, students: list[str], keep: int, patch: pytest.MonkeyPatch) -> tuple[outputs.Outputs, int]:
+class Steps:
+    """A :class:`grader.batch.outputs.Progress` that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.total = -1
+        self.done = 0.0
+        self.steps = 0
+
+    def expecting(self, total: int) -> None:
+        self.total = total
+
+    def advance(self, amount: float) -> None:
+        assert self.total >= 0, "a step before the total"
+        self.done += amount
+        self.steps += 1
+
+
+def write_all(out: Path, students: list[str], keep: int, patch: pytest.MonkeyPatch,
+              steps: Steps | None = None) -> tuple[outputs.Outputs, int]:
     """Every class file and LMS format, with the copies' work done here; return what was written and the reads."""
     reads = []
 
@@ -60,7 +78,7 @@ def write_all(out: Path, students: list[str], keep: int, patch: pytest.MonkeyPat
         p.setattr(record, "read_record", counted)
         p.setattr(outputs, "aside", lambda work: work)  # the copies' share runs in this process, and is counted
         written = write_outputs(out, students, assignments, list(LMS_NAMES), load_roster(FIXTURES / "roster.csv"),
-                                "Backprop")
+                                "Backprop", progress=steps)
     return written, len(reads)
 
 
@@ -86,6 +104,15 @@ def test_streaming_writes_the_bytes_memory_writes(tmp_path: Path, monkeypatch: p
     assert files(streamed) == files(kept) and len(files(kept)) > 5 * len(students)
     assert one.warnings == other.warnings and one.warnings  # a roster that misses some students: warned either way
     assert [p.relative_to(streamed) for p in one.paths] == [p.relative_to(kept) for p in other.paths]
+
+
+@pytest.mark.parametrize("keep, passes", [(4, 1), (1000, 2)])
+def test_the_progress_counts_each_student_through_each_pass(keep: int, passes: int, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    students = a_class(tmp_path / "class", copies=3)
+    steps = Steps()
+    write_all(tmp_path / "class", students, keep=keep, patch=monkeypatch, steps=steps)
+    assert steps.total == steps.done == len(students) and steps.steps == passes * len(students)
 
 
 def test_an_interrupted_junit_leaves_no_temporary_file(tmp_path: Path) -> None:

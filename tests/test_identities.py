@@ -210,6 +210,7 @@ def test_the_batch_warns_on_stderr_at_the_end(stub_grading: None, tmp_path: Path
     lines = err.splitlines()
     warnings = [line for line in lines if line.startswith("grade batch: warning: ")]
     assert len(warnings) == 3 and lines[-3:] == warnings  # the last thing the instructor reads
+    assert any(line.startswith("class files") and "3/3" in line for line in lines)  # the bar of the class files
     assert "--lms canvas: 3 of 3 students have no Canvas ID or SIS User ID (" in warnings[0]
     assert "no --roster was given" in warnings[0] and "--lms lti: 3 of 3" in warnings[1]
     code, err = batch([str(tmp_path / "class"), "--out", str(tmp_path / "out"), "--exercise", "4"], capsys)

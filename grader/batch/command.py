@@ -171,7 +171,9 @@ def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str
                    f"{out / 'reports'}. Run the same command again to resume.", err=True)
         sys.exit(EXIT_INTERRUPTED)
     names = [*LMS_NAMES] if "all" in lms else list(lms)
-    written = write_outputs(out, [e.student for e in found.entries], assignments, names, people, spec.title)
+    with ProgressBar(sys.stderr, "class files") as files:
+        written = write_outputs(out, [e.student for e in found.entries], assignments, names, people, spec.title,
+                                progress=files)
     errors = [o for o in outcomes if o.error]
     click.echo(f"grade batch: {bar.counts['graded']} graded, {bar.counts['failed']} failed (listed in summary.md), "
                f"{bar.counts['unchanged']} unchanged; wrote {out}", err=True)

@@ -43,6 +43,13 @@ class ProgressBar:
         self.counts[outcome.status] += 1
         self._progress.update(self._task, advance=0 if outcome.status == "unchanged" else 1, counts=self._text())
 
+    def expecting(self, total: int) -> None:
+        """A bar of ``total`` steps without the grading counts (the class files, a student at a time)."""
+        self._progress.update(self._task, total=total, counts="")
+
+    def advance(self, amount: float = 1.0) -> None:
+        self._progress.update(self._task, advance=amount)
+
     def doing(self, description: str) -> None:
         """What the bar says it is doing (``grading``; ``starting Dask`` or ``connecting`` before that)."""
         self._progress.update(self._task, description=description)
