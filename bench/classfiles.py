@@ -39,12 +39,10 @@ from grader.writers import summary
 summary._import_matplotlib()
 from grader.batch import LMS_NAMES
 from grader.batch.outputs import write_outputs
-from grader.batch.record import ClassRecords
+from grader.batch.record import Assignment
 out = Path(sys.argv[1])
 students = sorted(p.stem for p in (out / "reports").glob("*.json"))
-assignments = json.loads(sys.argv[2])
-from grader.batch.record import Assignment
-assignments = [Assignment(*a) for a in assignments]
+assignments = [Assignment(*a) for a in json.loads(sys.argv[2])]
 usage = lambda who: resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
 started, cpu = time.perf_counter(), usage(resource.RUSAGE_SELF) + usage(resource.RUSAGE_CHILDREN)
 write_outputs(out, students, assignments, list(LMS_NAMES), None, "Backprop")
@@ -69,12 +67,11 @@ def doubled(solutions: Path, into: Path) -> None:
         for line in text.splitlines():
             if re.match(r"\s*def backward\(", line):
                 inside = True
-            elif re.match(r"\s*def |\S", line) and not line.startswith(" "):
+            elif line[:1].strip():  # back at the module's top level
                 inside = False
             found = re.match(r"(\s*)return (.+)$", line)
             if inside and found and found.group(2).strip() != "None":
-                values = found.group(2)
-                line = f"{found.group(1)}return _twice({values})"
+                line = f"{found.group(1)}return _twice({found.group(2)})"
             out.append(line)
         helper = ("\n\ndef _twice(*values):\n    doubled = tuple(None if v is None else 2 * v for v in values)\n"
                   "    return doubled if len(doubled) > 1 else doubled[0]\n")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from importlib import import_module
 from pathlib import Path
 from typing import Protocol
@@ -26,7 +27,7 @@ from grader.batch.record import Assignment, ClassRecords, StudentRecord
 from grader.batch.roster import Roster
 from grader.batch.state import write_atomic
 from grader.ci import legacy as classroom
-from grader.writers.sinks import Sink, feed
+from grader.writers.sinks import Sink, feed, written
 from grader.writers.tally import Tally
 
 Writer = Callable[[ClassRecords, Path], Path]
@@ -49,11 +50,7 @@ class Outputs:
 
 def lms_writer(name: str) -> Writer:
     """The writer for ``--lms name``; imported on demand, so unused formats cost nothing."""
-    start = lms_sink(name)
-
-    def write(records: ClassRecords, destination: Path) -> Path:
-        return feed(records, [start(records.assignments, destination)])[0]
-    return write
+    return partial(written, lms_sink(name))
 
 
 def lms_sink(name: str) -> Callable[[Sequence[Assignment], Path], Sink]:
@@ -267,4 +264,4 @@ class ClassroomWriter(Sink):
 
 def write_classroom(records: ClassRecords, destination: Path) -> Path:
     """Every student's ``classroom/<student>.env`` (:class:`ClassroomWriter`)."""
-    return feed(records, [ClassroomWriter(records.assignments, destination)])[0]
+    return written(ClassroomWriter, records, destination)

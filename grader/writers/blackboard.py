@@ -19,7 +19,7 @@ from grader.batch.state import write_atomic
 from grader.escape import html
 from grader.writers.feedback import brief
 from grader.writers.gradebook import cell, table_text
-from grader.writers.sinks import Sink, feed
+from grader.writers.sinks import Sink, written
 
 _HEADER_UNSAFE = re.compile(r"[\[\]|]")
 NEEDS = "Blackboard Username"
@@ -56,4 +56,4 @@ class Writer(Sink):
 
 
 def write(records: ClassRecords, destination: Path) -> Path:
-    return feed(records, [Writer(records.assignments, destination)])[0]
+    return written(Writer, records, destination)

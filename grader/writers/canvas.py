@@ -17,7 +17,7 @@ from pathlib import Path
 from grader.batch.record import Assignment, ClassRecords, StudentRecord, points
 from grader.batch.state import write_atomic
 from grader.writers.gradebook import cell, score_cells, table_text
-from grader.writers.sinks import Sink, feed
+from grader.writers.sinks import Sink, written
 
 IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 POINTS_POSSIBLE = "    Points Possible"
@@ -53,4 +53,4 @@ class Writer(Sink):
 
 
 def write(records: ClassRecords, destination: Path) -> Path:
-    return feed(records, [Writer(records.assignments, destination)])[0]
+    return written(Writer, records, destination)

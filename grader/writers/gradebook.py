@@ -19,7 +19,7 @@ from pathlib import Path
 from grader.batch.record import Assignment, ClassRecords, StudentRecord, points
 from grader.batch.state import write_atomic
 from grader.escape import printable
-from grader.writers.sinks import Sink, feed
+from grader.writers.sinks import Sink, written
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -71,4 +71,4 @@ class Writer(Sink):
 
 
 def write(records: ClassRecords, destination: Path) -> Path:
-    return feed(records, [Writer(records.assignments, destination)])[0]
+    return written(Writer, records, destination)

@@ -19,7 +19,7 @@ from grader.batch.state import write_atomic
 from grader.escape import printable
 from grader.results import Report
 from grader.writers.feedback import problems
-from grader.writers.sinks import Sink, feed
+from grader.writers.sinks import Sink, written
 
 
 def results(record: StudentRecord) -> dict[str, Any]:
@@ -70,4 +70,4 @@ class Writer(Sink):
 
 
 def write(records: ClassRecords, destination: Path) -> Path:
-    return feed(records, [Writer(records.assignments, destination)])[0]
+    return written(Writer, records, destination)

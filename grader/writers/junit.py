@@ -25,7 +25,7 @@ from grader.batch.record import TROUBLE_CODES, Assignment, ClassRecords, Student
 from grader.escape import xml, xml_chars
 from grader.results import Row
 from grader.writers.feedback import problems
-from grader.writers.sinks import Sink, feed
+from grader.writers.sinks import Sink, written
 
 
 def suites(record: StudentRecord) -> list[ET.Element]:
@@ -125,4 +125,4 @@ class Writer(Sink):
 
 
 def write(records: ClassRecords, destination: Path) -> Path:
-    return feed(records, [Writer(records.assignments, destination)])[0]
+    return written(Writer, records, destination)

@@ -18,7 +18,7 @@ from typing import Any
 from grader.batch.record import Assignment, ClassRecords, StudentRecord
 from grader.batch.state import write_atomic
 from grader.writers.feedback import record_brief
-from grader.writers.sinks import Sink, feed
+from grader.writers.sinks import Sink, written
 
 NEEDS = "LTI userId"
 
@@ -47,4 +47,4 @@ class Writer(Sink):
 
 
 def write(records: ClassRecords, destination: Path) -> Path:
-    return feed(records, [Writer(records.assignments, destination)])[0]
+    return written(Writer, records, destination)

@@ -15,7 +15,7 @@ from grader.batch.record import Assignment, ClassRecords, Identity, StudentRecor
 from grader.batch.state import write_atomic
 from grader.writers.feedback import brief
 from grader.writers.gradebook import cell, score_cells, table_text
-from grader.writers.sinks import Sink, feed
+from grader.writers.sinks import Sink, written
 
 IDENTITY_COLUMNS = (("Email address", "email"), ("Username", "username"), ("ID number", "sis_id"))
 NEEDS = "Moodle email address, username or ID number"
@@ -42,12 +42,12 @@ class Writer(Sink):
     def __init__(self, assignments: Sequence[Assignment], destination: Path) -> None:
         self.path = destination / "moodle.csv"
         self._assignments = list(assignments)
+        self._exercises = [a.id for a in assignments]
         self._rows: list[tuple[Identity, list[str]]] = []
 
     def add(self, record: StudentRecord) -> None:
-        exercises = [a.id for a in self._assignments]
         row = []
-        for ex, score in zip(exercises, score_cells(record, exercises), strict=True):
+        for ex, score in zip(self._exercises, score_cells(record, self._exercises), strict=True):
             report = record.report(ex)
             row += [score, cell(brief(report, record.problems.get(ex, ""))) if score and report is not None else ""]
         self._rows.append((record.identity, row))
@@ -63,4 +63,4 @@ class Writer(Sink):
 
 
 def write(records: ClassRecords, destination: Path) -> Path:
-    return feed(records, [Writer(records.assignments, destination)])[0]
+    return written(Writer, records, destination)

@@ -14,10 +14,10 @@ per student at once (feedback, Gradescope, LTI, Classroom), or streams to a temp
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from grader.batch.record import StudentRecord
+from grader.batch.record import Assignment, ClassRecords, StudentRecord
 
 
 class Sink:
@@ -47,3 +47,8 @@ def feed(records: Iterable[StudentRecord], sinks: Sequence[Sink]) -> list[Path]:
     finally:
         for sink in sinks:
             sink.close()
+
+
+def written(start: Callable[[Sequence[Assignment], Path], Sink], records: ClassRecords, destination: Path) -> Path:
+    """Write one class file (or folder) on its own: the sink that ``start`` makes for the class, fed the class."""
+    return feed(records, [start(records.assignments, destination)])[0]
