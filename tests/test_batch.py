@@ -12,10 +12,11 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -277,7 +278,21 @@ def test_killing_the_batch_halfway_and_rerunning_gives_the_same_files(
 
 
 def test_the_command_grades_a_class_with_a_roster_and_two_jobs(course_root: Path, tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """...and writes its class files with no thread of its own left beside the main one (its grading threads,
+    the matplotlib import, a progress bar's redrawing), so their share goes to forked copies (:mod:`aside`)."""
+    from grader.batch import outputs
+
+    before = set(threading.enumerate())
+    beside: list[list[str]] = []
+
+    def watched(work: Callable[[], None]) -> Callable[[], None]:
+        beside.append([t.name for t in threading.enumerate() if t not in before])
+        return outputs_aside(work)
+
+    outputs_aside = outputs.aside
+    monkeypatch.setattr(outputs, "aside", watched)
     submissions = tmp_path / "class"
     submissions.mkdir()
     for name in ("hw-bob", "hw-mary-jane", "doejane_1001_5001_linear.py", "judy.ipynb"):
@@ -297,6 +312,7 @@ def test_the_command_grades_a_class_with_a_roster_and_two_jobs(course_root: Path
     assert '"Doe, Jane",1001,' in canvas and '"Roe, Bob",1002,' in canvas
     assert (out / "moodle.csv").read_text().startswith("Username,")  # mary-jane has no email
     assert "Feedback: Roe, Bob" in (out / "feedback" / "bob.md").read_text()
+    assert len(beside) == 3 and beside == [[], [], []]  # the two pictures and the feedback pages
 
 
 def test_usage_errors_exit_2_with_the_reason(course_root: Path, tmp_path: Path,

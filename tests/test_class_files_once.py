@@ -8,15 +8,18 @@ class kept in memory gets.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from grader.batch import LMS_NAMES, outputs, record
+from grader.batch import LMS_NAMES, outputs, progress, record
 from grader.batch.outputs import write_outputs
+from grader.batch.progress import ProgressBar
 from grader.batch.record import ClassRecords, StudentRecord, read_record
 from grader.batch.roster import load_roster
 from grader.results import Row
@@ -113,6 +116,32 @@ def test_the_progress_counts_each_student_through_each_pass(keep: int, passes: i
     steps = Steps()
     write_all(tmp_path / "class", students, keep=keep, patch=monkeypatch, steps=steps)
     assert steps.total == steps.done == len(students) and steps.steps == passes * len(students)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_class_files_bar_redraws_without_a_thread_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The class files' copies fork, which a second thread rules out: that bar is redrawn as it advances, by
+    the caller, at most ten times a second (rich's thread redraws the grading bar)."""
+    clock = iter(range(100))
+    monkeypatch.setattr(progress, "monotonic", lambda: next(clock) / 20)  # each reading 50 ms after the last
+    stream = Terminal()
+    before = threading.active_count()
+    with ProgressBar(stream, "class files", thread=False) as bar:
+        assert threading.active_count() == before
+        bar.expecting(4)
+        bar.advance(1)  # 50 ms after the start: not redrawn yet
+        assert "1/4" not in stream.getvalue()
+        bar.advance(1)  # 100 ms: redrawn
+        assert "2/4" in stream.getvalue() and threading.active_count() == before
+    assert stream.getvalue().rstrip().rsplit("\r", 1)[-1].count("2/4") == 1  # drawn as it stops
+    with ProgressBar(Terminal()) as grading:
+        assert threading.active_count() == before + 1  # the grading bar: rich's own thread
+        grading.advance(1)
+    assert threading.active_count() == before
 
 
 def test_an_interrupted_junit_leaves_no_temporary_file(tmp_path: Path) -> None:

@@ -131,7 +131,7 @@ def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str
     from grader.spec import find_course, load_course
     from grader.writers import summary
 
-    summary.prefetch()
+    matplotlib_imported = summary.prefetch()
     spec = load_course(course.resolve() if course else find_course(Path.cwd()))
     plan = make_plan(spec, exercises or ("all",), hidden=hidden, seed=seed)
     assignments = with_canvas_ids(spec, plan.assignments, canvas_ids)
@@ -171,7 +171,8 @@ def batch_command(submissions: tuple[Path, ...], out: Path, exercises: tuple[str
                    f"{out / 'reports'}. Run the same command again to resume.", err=True)
         sys.exit(EXIT_INTERRUPTED)
     names = [*LMS_NAMES] if "all" in lms else list(lms)
-    with ProgressBar(sys.stderr, "class files") as files:
+    matplotlib_imported.join()  # the class files' copies fork, which needs this process to have no other thread
+    with ProgressBar(sys.stderr, "class files", thread=False) as files:
         written = write_outputs(out, [e.student for e in found.entries], assignments, names, people, spec.title,
                                 progress=files)
     errors = [o for o in outcomes if o.error]
