@@ -297,3 +297,22 @@ def test_a_killed_zygote_takes_its_servers_but_the_next_job_runs_on_a_new_one(sh
         assert run.header["cases"] and run.exit_code == 0
         assert own.process is not None and _parent(own.process.pid) != zygote
         assert spawn._zygote and spawn._zygote[0].process.pid == _parent(own.process.pid)
+
+
+def test_the_child_forgets_the_grader_modules_listed_before_the_fork_and_any_loaded_since(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server lists the grader's modules before each fork, so the child need not go through ``sys.modules``
+    (which copies hundreds of pages); a module loaded after the list changes the count, and the child then
+    goes through ``sys.modules`` after all."""
+    from grader.sandbox import runner
+
+    modules = {"grader": 1, "grader.sandbox": 2, "torch": 3, "graderx": 4}
+    monkeypatch.setattr(runner, "_sys_modules", modules)
+    monkeypatch.setattr(runner, "_grader_modules", ([], -1))
+    runner.list_grader_modules()
+    assert runner._grader_modules == (["grader", "grader.sandbox"], 4)
+    runner._forget_grader()
+    assert modules == {"torch": 3, "graderx": 4}
+    modules.update({"grader": 1, "grader.sandbox": 2, "grader.late": 5})
+    runner._forget_grader()
+    assert modules == {"torch": 3, "graderx": 4}

@@ -27,6 +27,7 @@ _type = type
 _strided = torch.strided
 _data_ptr = _TB.data_ptr
 _stride = _TB.stride
+_is_contiguous = _TB.is_contiguous
 _offset = _TB.storage_offset
 _storage = _TB.untyped_storage
 _numel = _TB.numel
@@ -47,7 +48,8 @@ def host_array(tensor: Any) -> np.ndarray | None:
 
     The memory an element ``(i₀, i₁, …)`` sits at is ``address + Σ iₖ·strideₖ`` (in elements), so the array
     spans ``1 + Σ (sizeₖ − 1)·strideₖ`` elements from the address (torch's strides are never negative); an
-    expanded view (stride 0) reads one element many times, as the tensor does. About 5 µs, where reading it
+    expanded view (stride 0) reads one element many times, as the tensor does; a contiguous tensor spans just
+    its elements, in numpy's own row-major order. About 6 µs (8 µs when not contiguous), where reading it
     through torch inside the watch costs ~20 µs (two ``aten.detach`` through its handler).
     """
     if _type(tensor) is not _Tensor:
@@ -56,15 +58,21 @@ def host_array(tensor: Any) -> np.ndarray | None:
     if kind is None or not _is_cpu(tensor) or _layout(tensor) is not _strided or _is_neg(tensor):
         return None
     shape = _shape(tensor)
-    if _numel(tensor) == 0:
+    count = _numel(tensor)
+    if count == 0:
         values = np.empty(tuple(shape), kind)
         values.flags.writeable = False
         return values
-    strides = _stride(tensor)
-    span = 1
-    for size, step in zip(shape, strides, strict=True):
-        span += (size - 1) * step
     width = kind.itemsize
+    strides: tuple[int, ...] | None = None  # row-major, numpy's own default: a contiguous tensor spans its elements
+    if _is_contiguous(tensor):
+        span = count
+    else:
+        steps = _stride(tensor)
+        span = 1
+        for size, step in zip(shape, steps, strict=True):
+            span += (size - 1) * step
+        strides = tuple([step * width for step in steps])
     if (_offset(tensor) + span) * width > _storage(tensor).nbytes() or _data_ptr(tensor) == 0:
         return None  # a storage shrunk under its tensor (``untyped_storage().resize_(0)``): torch's read, not ours
     block = _BLOCKS.get(span * width)
@@ -73,8 +81,7 @@ def host_array(tensor: Any) -> np.ndarray | None:
             _BLOCKS.clear()
         block = _BLOCKS[span * width] = ctypes.c_char * (span * width)
     memory: Any = block.from_address(_data_ptr(tensor))
-    values = _ndarray(tuple(shape), kind, memory, 0,
-                      tuple([step * width for step in strides]))
+    values = _ndarray(tuple(shape), kind, memory, 0, strides)
     values.flags.writeable = False
     return values
 

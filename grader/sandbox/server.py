@@ -40,7 +40,7 @@ from grader.integrity import static
 from grader.sandbox import channel, hugepages, isolation, segment, workdirs
 from grader.sandbox import limits as rlimits
 from grader.sandbox.protocol import ProtocolError, decode, encode
-from grader.sandbox.runner import run_job
+from grader.sandbox.runner import list_grader_modules, run_job
 
 MAX_REQUEST = 1 << 31
 _CHILD_FAILED = 70
@@ -234,6 +234,7 @@ def _serve(header: dict[str, Any], arrays: dict[str, np.ndarray], connection: in
         files = _write_files(workdir, header["files"], arrays)
         read_end, write_end = os.pipe()
         loaded_read, loaded_write = os.pipe()
+        list_grader_modules()
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
