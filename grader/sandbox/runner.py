@@ -33,7 +33,7 @@ import torch
 from grader.sandbox.memory import host_array
 from grader.sandbox.protocol import digest, part_mark
 from grader.sandbox.standin import install, load_module, stand_ins
-from grader.sandbox.watch import IntegrityWatch
+from grader.sandbox.watch import GradOff, IntegrityWatch
 
 _TB = torch._C.TensorBase
 _np_array = np.array
@@ -52,7 +52,6 @@ _device: Callable[[Any], Any] = _TB.__dict__["device"].__get__
 _needs_grad: Callable[[Any], Any] = _TB.__dict__["requires_grad"].__get__
 _grad_fn: Callable[[Any], Any] = _TB.__dict__["grad_fn"].__get__
 _sys_modules = sys.modules
-_no_grad = torch.no_grad
 _float64 = torch.float64
 _Function = torch.autograd.Function
 _Tensor = torch.Tensor
@@ -190,7 +189,7 @@ def _train(fn: Any, header: dict, arrays: dict, out: dict, path: Path, watch: In
                 raise TypeError("forward did not return a tensor")
             diff = _detach(output) - target
             losses.append(float((diff * diff).mean()))
-            with _no_grad(), watch.phase("backward"):
+            with GradOff(), watch.phase("backward"):
                 grads = fn.backward(_grad_fn(output), 2.0 * diff / diff.numel())
             grads = list(grads) if _type(grads) in (tuple, list) else [grads]
             for i in spec["params"]:
@@ -290,7 +289,7 @@ def _call_backward(fn: Any, header: dict, case: dict, ci: int, k: int, arrays: d
         saved = [t for t in getattr(ctx, "saved_tensors", ()) if _is_tensor(t)]
         saved_before = [_raw(t) for t in saved]
         upstream = _from_numpy(_np_array(arrays[f"c{ci}.u{k}"]))
-        with _no_grad(), watch.phase("backward"):
+        with GradOff(), watch.phase("backward"):
             returned = fn.backward(ctx, upstream)
     except BaseException as exc:  # noqa: B036
         call["error"] = _error(exc, path)
@@ -344,7 +343,7 @@ def _central_differences(fn: Any, header: dict, case: dict, ci: int, ai: int, co
             args = list(fixed) if fixed is not None else _args(header, case, ci, arrays, grad=False, skip=ai)
             args[ai] = _stepped(case, ci, ai, m, arrays, sign * eps)
             watch.episode(args, light=True)
-            with _no_grad(), watch.phase("forward"):
+            with GradOff(), watch.phase("forward"):
                 output = fn.apply(*args)
             if not _is_tensor(output):
                 raise TypeError(f"forward returned {_type(output).__name__}, not a tensor")
