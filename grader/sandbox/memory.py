@@ -15,6 +15,7 @@ the tensor's memory: it is read-only, and the caller copies what it keeps while 
 from __future__ import annotations
 
 import ctypes
+import gc
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,8 @@ _dtype: Any = _TB.__dict__["dtype"].__get__
 _is_cpu: Any = _TB.__dict__["is_cpu"].__get__
 _layout: Any = _TB.__dict__["layout"].__get__
 _from_numpy = torch.from_numpy
+_no_dispatch = torch._C._DisableTorchDispatch
+_gc_enabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
 _ndarray = np.ndarray
 _NUMPY: dict[torch.dtype, np.dtype[Any]] = {torch.float64: np.dtype(np.float64), torch.float32: np.dtype(np.float32),
                                             torch.float16: np.dtype(np.float16)}
@@ -92,10 +95,29 @@ def snapshot(tensor: Any) -> np.ndarray | None:
     return None if values is None else np.array(values, order="C").reshape(-1)
 
 
+def tensor_of(array: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy(array)`` (sharing its memory), unseen by the integrity watch: under a dispatch mode,
+    ``from_numpy`` sends ``aten.lift_fresh`` through the mode's Python handler, ~25 µs where it otherwise costs
+    ~3 µs, and the grader makes some 360 tensors a run (inputs, steps, upstream gradients).
+
+    Making a tensor from a numpy array runs no Python code, so there is nothing to watch, except what a
+    collection of garbage could run: a student's finalizer (``__del__``), were the collector to start inside
+    the tensor's allocation. It is off for those few microseconds, so the student's code never runs unwatched.
+    """
+    collecting = _gc_enabled()
+    _gc_disable()
+    try:
+        with _no_dispatch():
+            return _from_numpy(array)
+    finally:
+        if collecting:
+            _gc_enable()
+
+
 def as_tensor(values: np.ndarray | torch.Tensor) -> torch.Tensor:
     """A snapshot as a tensor (sharing its memory); a tensor as it is. Read-only values (a job's inputs, mapped
     from their sealed segment) are copied first: torch would warn that it cannot protect them, in the output
     the student reads."""
     if not isinstance(values, np.ndarray):
         return values
-    return _from_numpy(values if values.flags.writeable else values.copy())
+    return tensor_of(values if values.flags.writeable else values.copy())

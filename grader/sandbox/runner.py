@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from grader.sandbox.memory import host_array
+from grader.sandbox.memory import host_array, tensor_of
 from grader.sandbox.protocol import digest, part_mark
 from grader.sandbox.standin import install, load_module, stand_ins
 from grader.sandbox.watch import GradOff, IntegrityWatch
@@ -41,7 +41,7 @@ _contiguous = np.ascontiguousarray
 _np_equal = np.equal
 _np_all = np.ndarray.all
 _np_view = np.ndarray.view
-_from_numpy = torch.from_numpy
+_from_numpy = tensor_of
 _detach = _TB.detach
 _to_numpy = _TB.numpy
 _to = _TB.to
