@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from grader.authoring.solutions import BEGIN
 from grader.results import Report, Row
@@ -80,3 +81,22 @@ def fast_course(root: Path) -> Path:
 def tree(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder``, by relative path, with its bytes: two batches' outputs compare as these."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def threads_beside_class_files(monkeypatch: Any) -> list[list[str]]:
+    """For each piece of the class files ``grade batch`` hands to a forked copy (:mod:`grader.batch.aside`), the
+    names of the threads alive then that were not alive now: empty lists, or the copy could not fork."""
+    import threading
+
+    from grader.batch import outputs
+
+    before = set(threading.enumerate())
+    seen: list[list[str]] = []
+    aside = outputs.aside
+
+    def watched(work: Callable[[], None]) -> Callable[[], None]:
+        seen.append([t.name for t in threading.enumerate() if t not in before])
+        return aside(work)
+
+    monkeypatch.setattr(outputs, "aside", watched)
+    return seen

@@ -12,15 +12,14 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import SUBMISSIONS, fast_course, tree
+from helpers import SUBMISSIONS, fast_course, threads_beside_class_files, tree
 
 from grader.batch import LMS_NAMES, runner
 from grader.batch.layouts import discover
@@ -282,17 +281,7 @@ def test_the_command_grades_a_class_with_a_roster_and_two_jobs(course_root: Path
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """...and writes its class files with no thread of its own left beside the main one (its grading threads,
     the matplotlib import, a progress bar's redrawing), so their share goes to forked copies (:mod:`aside`)."""
-    from grader.batch import outputs
-
-    before = set(threading.enumerate())
-    beside: list[list[str]] = []
-
-    def watched(work: Callable[[], None]) -> Callable[[], None]:
-        beside.append([t.name for t in threading.enumerate() if t not in before])
-        return outputs_aside(work)
-
-    outputs_aside = outputs.aside
-    monkeypatch.setattr(outputs, "aside", watched)
+    beside = threads_beside_class_files(monkeypatch)
     submissions = tmp_path / "class"
     submissions.mkdir()
     for name in ("hw-bob", "hw-mary-jane", "doejane_1001_5001_linear.py", "judy.ipynb"):

@@ -26,7 +26,7 @@ from typing import Any
 
 import distributed
 import pytest
-from helpers import SUBMISSIONS, fast_course, tree
+from helpers import SUBMISSIONS, fast_course, threads_beside_class_files, tree
 
 from grader.batch import cluster
 from grader.batch.layouts import discover
@@ -84,8 +84,11 @@ def reference(mixed_class: Path, course_root: Path, tmp_path_factory: pytest.Tem
 
 
 def test_a_local_cluster_writes_what_jobs_2_writes(mixed_class: Path, course_root: Path, reference: dict[str, bytes],
-                                                    tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+                                                    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    beside = threads_beside_class_files(monkeypatch)
     assert batch(mixed_class, tmp_path / "out", course_root, "--dask", "local", "--jobs", "2") == 0
+    assert beside == [[], [], []]  # distributed's offload thread ended with the client: the class files fork
     err = capsys.readouterr().err
     assert "4 graded, 3 failed" in err  # dave's syntax error, frank, grace; erin's stub is graded
     assert "\ngrading " in "\n" + err and "starting Dask" not in err  # the bar says grading once the cluster is up

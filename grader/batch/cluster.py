@@ -80,6 +80,13 @@ def connect(address: str, jobs: int) -> Iterator[Client]:
     An address where no Dask scheduler answers within :data:`CONNECT_SECONDS` (nothing listens, something
     else does, or a worker does) is a usage error (exit 2) naming it (:func:`grader.batch.scheduler.check`).
     """
+    try:
+        yield from _connected(address, jobs)
+    finally:
+        retire_offload_thread()
+
+
+def _connected(address: str, jobs: int) -> Iterator[Client]:
     if address != LOCAL:
         scheduler.check(address, CONNECT_SECONDS)
         try:
@@ -100,6 +107,26 @@ def connect(address: str, jobs: int) -> Iterator[Client]:
                 yield client
         finally:
             cluster.close()
+
+
+def retire_offload_thread() -> None:
+    """End the thread distributed keeps for the work it offloads, once the client is closed.
+
+    distributed's client starts one thread (``distributed.utils._offload_executor``) that stays, idle, for the
+    rest of the process. A process with a second thread cannot fork (a lock that thread held would stay locked
+    in the copy), so the class files, which are written partly by forked copies (:mod:`grader.batch.aside`),
+    would all be written here, one after another: about twice as long. The executor is shut down, which ends
+    its thread, and replaced by a new one, which starts a thread only when it is used (a next batch in the same
+    process). With a distributed that has no such executor, nothing changes.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed import utils
+
+    executor = getattr(utils, "_offload_executor", None)
+    if isinstance(executor, ThreadPoolExecutor):
+        executor.shutdown(wait=True)
+        utils._offload_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="Dask-Offload")
 
 
 def no_workers(client: Client, address: str) -> str:
