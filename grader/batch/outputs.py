@@ -7,7 +7,7 @@ here too, so a name from the roster reaches them; files whose bytes did not chan
 An LMS file is only as good as the ids in it: :func:`identity_warnings` says which LMS files have rows their
 LMS cannot match (no ``--roster``, or students the roster does not name) and which Canvas columns would
 create new assignments. A grade is only as trustworthy as the sandbox it was computed in:
-:func:`sandbox_warnings` names the students graded without a layer of it (a cluster worker set up without
+:func:`sandbox_gaps` finds the students graded without a layer of it (a cluster worker set up without
 Landlock, say). The warnings go to ``ClassRecords.warnings`` for the summary, and back to the
 command, which prints them at the end of the batch.
 """
@@ -172,6 +172,9 @@ class _People:
             self._lacking[record.student_id] = lacking
 
     def sandbox_warnings(self) -> list[str]:
+        """One line when some students' code ran without an :data:`ISOLATION_LAYERS` layer (a Dask worker on a
+        host without Landlock, say), naming the layers and the students; their reports' ``"sandbox"`` says
+        which."""
         return _sandbox_text(self._lacking, len(self.records))
 
 
@@ -196,15 +199,6 @@ def identity_warnings(records: Sequence[StudentRecord] | ClassRecords, lms: Sequ
                          f"creates new assignments; pass --canvas-assignment {bare[0]}=ID (the number in the "
                          "assignment's Canvas address) to fill the existing ones.")
     return found
-
-
-def sandbox_warnings(records: Iterable[StudentRecord]) -> list[str]:
-    """One line when some students' code ran without an :data:`ISOLATION_LAYERS` layer (a Dask worker on a host
-    without Landlock, say), naming the layers and the students; their reports' ``"sandbox"`` says which."""
-    people = _People()
-    for record in records:
-        people.add(record)
-    return people.sandbox_warnings()
 
 
 def sandbox_gaps(record: StudentRecord) -> set[str]:

@@ -38,7 +38,7 @@ class ProgressBar:
             TimeRemainingColumn(), TextColumn("{task.fields[counts]}"),
             console=Console(file=stream, highlight=False), transient=False, auto_refresh=thread,
         )
-        self._drawn = 0.0 if thread else monotonic()
+        self._drawn = monotonic()
         self._redraw = not thread
         self._task = self._progress.add_task(description, total=None, counts="")
 

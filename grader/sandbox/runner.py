@@ -41,7 +41,6 @@ _contiguous = np.ascontiguousarray
 _np_equal = np.equal
 _np_all = np.ndarray.all
 _np_view = np.ndarray.view
-_from_numpy = tensor_of
 _detach = _TB.detach
 _to_numpy = _TB.numpy
 _to = _TB.to
@@ -175,8 +174,8 @@ def _train(fn: Any, header: dict, arrays: dict, out: dict, path: Path, watch: In
     """Plain SGD on the mean squared error, each gradient taken from a raw call of the student's backward."""
     spec = header["training"]
     names = [a["name"] for a in header["args"]]
-    values = [_from_numpy(_np_array(arrays[f"t.a{i}"])) for i in range(len(names))]
-    target = _from_numpy(_np_array(arrays["t.y"]))
+    values = [tensor_of(_np_array(arrays[f"t.a{i}"])) for i in range(len(names))]
+    target = tensor_of(_np_array(arrays["t.y"]))
     losses: list[float] = []
     try:
         for _step in range(int(spec["steps"])):
@@ -227,7 +226,7 @@ def _args(header: dict, case: dict, ci: int, arrays: dict, grad: bool, skip: int
         elif arg["kind"] == "value":
             args.append(_python_value(case["values"][arg["name"]]))
         else:
-            tensor = _from_numpy(_np_array(arrays[f"c{ci}.a{ai}"]))
+            tensor = tensor_of(_np_array(arrays[f"c{ci}.a{ai}"]))
             if arg["kind"] == "tensor" and grad:
                 _requires_grad(tensor, True)
             args.append(tensor)
@@ -288,7 +287,7 @@ def _call_backward(fn: Any, header: dict, case: dict, ci: int, k: int, arrays: d
         ctx = _grad_fn(output)
         saved = [t for t in getattr(ctx, "saved_tensors", ()) if _is_tensor(t)]
         saved_before = [_raw(t) for t in saved]
-        upstream = _from_numpy(_np_array(arrays[f"c{ci}.u{k}"]))
+        upstream = tensor_of(_np_array(arrays[f"c{ci}.u{k}"]))
         with GradOff(), watch.phase("backward"):
             returned = fn.backward(ctx, upstream)
     except BaseException as exc:  # noqa: B036
@@ -363,24 +362,24 @@ def _stepped(case: dict, ci: int, ai: int, m: int, arrays: dict, step: float) ->
     x = arrays[f"c{ci}.a{ai}"]
     index = case.get("coords", {}).get(str(ai), [None] * (m + 1))[m]
     if x.dtype != np.float64:
-        return _from_numpy(_np_array(x)) + step * _direction(case, ci, ai, m, arrays)
+        return tensor_of(_np_array(x)) + step * _direction(case, ci, ai, m, arrays)
     if index is None:  # the same two roundings as in torch, without copying x and the direction first
-        return _from_numpy(x + step * arrays[f"c{ci}.d{ai}.{m}"])
+        return tensor_of(x + step * arrays[f"c{ci}.d{ai}.{m}"])
     moved = _np_array(x)
     flat = moved.reshape(-1)
     flat[int(index)] = flat[int(index)] + step
-    return _from_numpy(moved)
+    return tensor_of(moved)
 
 
 def _direction(case: dict, ci: int, ai: int, m: int, arrays: dict) -> Any:
     """A random direction as sent, or the unit vector of a sampled coordinate (sent as its flat index)."""
     index = case.get("coords", {}).get(str(ai), [None] * (m + 1))[m]
     if index is None:
-        return _from_numpy(_np_array(arrays[f"c{ci}.d{ai}.{m}"]))
+        return tensor_of(_np_array(arrays[f"c{ci}.d{ai}.{m}"]))
     shape = arrays[f"c{ci}.a{ai}"].shape
     unit = np.zeros(int(np.prod(shape)), dtype=np.float64)
     unit[int(index)] = 1.0
-    return _from_numpy(unit.reshape(shape))
+    return tensor_of(unit.reshape(shape))
 
 
 def _numbers(tensor: Any) -> np.ndarray:
